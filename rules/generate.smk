@@ -1,0 +1,62 @@
+from synthpedia.generate import generation_fingerprint, generation_gpus
+
+
+def generation_conda_env():
+    """vLLM has an env of its own (CUDA wheels); the CPU and client backends share one."""
+    if config["generation"]["backend"] == "vllm":
+        return "../envs/vllm.yaml"
+    return "../envs/generate.yaml"
+
+
+def generation_mem_mb():
+    """Host memory of one generation job: vLLM stages weights and its CUDA graphs in host memory."""
+    return 64000 if config["generation"]["backend"] == "vllm" else 4000
+
+
+rule generate:
+    input:
+        "results/prompts/{source}/{shard}.parquet",
+    output:
+        generations="results/generations/{source}/{shard}.parquet",
+        failed="results/generations/{source}/{shard}.failed.parquet",
+        stats="results/generations/{source}/{shard}.stats.json",
+    log:
+        "logs/generate/{source}/{shard}.log",
+    benchmark:
+        "benchmarks/generate/{source}/{shard}.tsv"
+    conda:
+        generation_conda_env()
+    threads: 2
+    resources:
+        mem_mb=generation_mem_mb(),
+        runtime=240,
+        gpu=generation_gpus(config["generation"]),
+    params:
+        # What decides the outputs; runtime-only settings (concurrency, workers, server URL) are
+        # read from the config by the script, so tuning them reruns nothing.
+        generation=generation_fingerprint(config["generation"]),
+        seed=config["seed"],
+        # Not an output: the ledger must survive a failed job so that the rerun resumes.
+        ledger="results/ledger/{source}/{shard}.jsonl",
+    script:
+        "../scripts/generate.py"
+
+
+rule generation_table:
+    input:
+        stage_shards("generations", ".stats.json", sources=GEN_SOURCES),
+    output:
+        report(
+            "results/tables/generation.csv",
+            caption="../report/generation.rst",
+            category="Generation",
+        ),
+    log:
+        "logs/generation_table.log",
+    localrule: True
+    conda:
+        "../envs/report.yaml"
+    params:
+        config_hash=CONFIG_HASH,
+    script:
+        "../scripts/generation_table.py"

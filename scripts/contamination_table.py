@@ -1,0 +1,12 @@
+from synthpedia.logs import log_to
+
+log_to(snakemake.log[0])
+
+from synthpedia.curate import contamination_table_job  # noqa: E402
+
+contamination_table_job(
+    list(snakemake.input),
+    snakemake.output[0],
+    snakemake.params.decontamination,
+    snakemake.params.config_hash,
+)

@@ -1,0 +1,18 @@
+from synthpedia.logs import log_to
+
+log_to(snakemake.log[0])
+
+from synthpedia.generate import generate_job  # noqa: E402
+
+generate_job(
+    prompts_path=snakemake.input[0],
+    generations_path=snakemake.output.generations,
+    failed_path=snakemake.output.failed,
+    stats_path=snakemake.output.stats,
+    ledger_path=snakemake.params.ledger,
+    # The whole section: params.generation holds only what decides the outputs.
+    generation=snakemake.config["generation"],
+    seed=snakemake.params.seed,
+    threads=snakemake.threads,
+    gpus=snakemake.resources.get("gpu", 0),
+)

@@ -1,0 +1,7 @@
+from synthpedia.logs import log_to
+
+log_to(snakemake.log[0])
+
+from synthpedia.generate import generation_table_job  # noqa: E402
+
+generation_table_job(list(snakemake.input), snakemake.output[0], snakemake.params.config_hash)

@@ -1,0 +1,14 @@
+from synthpedia.logs import log_to
+
+if __name__ == "__main__":  # datatrove starts workers with forkserver: guard the entry point
+    log_to(snakemake.log[0])
+
+    from synthpedia.curate import tokenize_job
+
+    tokenize_job(
+        list(snakemake.input.shards),
+        snakemake.input.tokenizer,
+        snakemake.output.tokens,
+        snakemake.output.stats,
+        snakemake.params.workdir,
+    )

@@ -1,0 +1,459 @@
+"""Zero-shot log-likelihood evaluation of a local checkpoint with lighteval 0.13, offline.
+
+Tasks are local jsonl files, one row per item::
+
+    {"id": "arc-e-0001", "query": "Question: ...\\nAnswer:", "choices": [" a", " b"], "gold": 1}
+
+Each file becomes a lighteval *custom* task (``LightevalTaskConfig`` whose
+``hf_repo`` is a local folder holding ``test.jsonl``), scored by comparing the
+log-likelihood of every choice given the query (lighteval's transformers
+backend). Metrics, one value per task:
+
+- ``acc``: the choice with the highest summed log-probability is the gold one.
+- ``acc_norm``: the same after dividing by the choice's length in characters
+  (lighteval's ``LogProbCharNorm``, the length-normalised accuracy of the
+  Open LLM Leaderboard and of the cosmo-1b evaluation).
+- ``acc_norm_token``: divided by the choice's own number of tokens; lighteval's
+  ``LogProbTokenNorm`` divides by the choice's tokens padded with -1 to the
+  longest choice (transformers backend), which makes it equal to ``acc``, so
+  the padding is dropped first.
+
+Three narrow adjustments make lighteval 0.13 usable offline; each lives in
+:func:`_lighteval_offline` and is undone on exit:
+
+1. ``Registry.load_all_task_configs`` imports every built-in task module before
+   adding custom ones, with no switch to skip them (one downloads a file at
+   import, another calls the hub). It is replaced by a loader that reads only
+   the custom task module we pass (``custom_tasks`` accepts a module object).
+2. The details logger hashes ``str`` with ``xxhash.xxh64``, which xxhash 4.1
+   refuses ("Strings must be encoded before hashing"): the logger's module gets
+   an ``xxh64`` that encodes str as UTF-8 first (what xxhash < 4.1 did).
+3. The hub is switched off (``HF_HUB_OFFLINE``; the model "sha" lookup then
+   fails quietly, as lighteval intends).
+
+Two more fixes are not patches: the transformers model's accelerator is
+dropped before the (single-process) run, because its gather path cuts the
+per-choice token lists (``[:num_choices][:len_choice]``) and token-normalised
+scores then fail or use the wrong lengths; and ``acc_norm_token`` drops the
+-1 padding itself (see above).
+
+lighteval's per-sample result cache is keyed by the model *config* (path,
+dtype, batch size...), not the weights, so a retrained checkpoint at the same
+path would get stale scores: every run gets a fresh, temporary cache folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import numpy as np
+import polars as pl
+
+from synthpedia import __version__
+from synthpedia.errors import InputError
+from synthpedia.io import write_json
+from synthpedia.tables import EVAL_TABLE_COLUMNS
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+EVAL_METRICS = ("acc", "acc_norm", "acc_norm_token")
+DEFAULT_EVAL_PARAMS = {"max_samples": 1000, "batch_size": 32, "seed": 0}
+
+# lighteval task specs are "name|fewshot", comma separated, "@" for metric params.
+_TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+
+# --------------------------------------------------------------------------- task files
+
+
+def read_task_file(path: str | os.PathLike) -> list[dict]:
+    """Rows of a task jsonl file, checked: id (str), query (str), choices (>= 2 str), gold (index into choices)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"eval: task file not found: {path}")
+    rows, seen = [], set()
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"eval: {where}: not JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise InputError(f"eval: {where}: a row must be a JSON object")
+            for key in ("id", "query", "choices", "gold"):
+                if key not in row:
+                    raise InputError(f"eval: {where}: missing key {key!r}")
+            item = row["id"]
+            if not isinstance(item, str) or not item:
+                raise InputError(f"eval: {where}: id must be a non-empty string")
+            if item in seen:
+                raise InputError(f"eval: {where}: duplicate id {item!r}")
+            seen.add(item)
+            if not isinstance(row["query"], str) or not row["query"].strip():
+                raise InputError(f"eval: {where} (id {item}): query must be a non-empty string")
+            choices = row["choices"]
+            if (
+                not isinstance(choices, list)
+                or len(choices) < 2
+                or not all(isinstance(c, str) and c for c in choices)
+            ):
+                raise InputError(f"eval: {where} (id {item}): choices must be a list of >= 2 non-empty strings")
+            gold = row["gold"]
+            if not isinstance(gold, int) or isinstance(gold, bool) or not 0 <= gold < len(choices):
+                raise InputError(f"eval: {where} (id {item}): gold must be an index into choices, got {gold!r}")
+            rows.append({"id": item, "query": row["query"], "choices": list(choices), "gold": gold})
+    if not rows:
+        raise InputError(f"eval: task file has no rows: {path}")
+    return rows
+
+
+def select_items(rows: list[dict], max_samples: int | None, seed: int) -> list[dict]:
+    """At most `max_samples` rows, drawn without replacement with `seed`, kept in file order."""
+    if not max_samples or max_samples >= len(rows):
+        return list(rows)
+    picks = np.random.default_rng(seed).choice(len(rows), size=max_samples, replace=False)
+    return [rows[i] for i in sorted(picks.tolist())]
+
+
+def chance_level(rows: list[dict]) -> float:
+    """Expected accuracy of a uniform random guess: mean over items of 1 / number of choices."""
+    return float(np.mean([1.0 / len(r["choices"]) for r in rows]))
+
+
+def checkpoint_digest(checkpoint: str | os.PathLike) -> str:
+    """sha256 (16 hex) over the checkpoint's weight and config files: what the scores belong to."""
+    root = Path(checkpoint)
+    files = sorted(
+        p for p in root.iterdir() if p.is_file() and (p.suffix in {".safetensors", ".bin", ".json"})
+    )
+    if not any(p.suffix in {".safetensors", ".bin"} for p in files):
+        raise InputError(f"eval: no model weights (*.safetensors / *.bin) in checkpoint {root}")
+    h = hashlib.sha256()
+    for p in files:
+        h.update(p.name.encode())
+        with p.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- lighteval glue
+
+
+def multiple_choice_doc(line: dict, task_name: str):
+    """lighteval prompt function: a jsonl row -> a zero-shot multiple-choice Doc."""
+    from lighteval.tasks.requests import Doc
+
+    return Doc(
+        task_name=task_name,
+        query=line["query"],
+        choices=list(line["choices"]),
+        gold_index=int(line["gold"]),
+        specific={"item_id": line["id"]},
+    )
+
+
+def _metrics() -> list:
+    """lighteval metric objects for EVAL_METRICS (built lazily: importing lighteval takes seconds)."""
+    import numpy as np
+    from lighteval.metrics.metrics_sample import LoglikelihoodAcc
+    from lighteval.metrics.normalizations import LogProbCharNorm, LogProbTokenNorm
+    from lighteval.metrics.utils.metric_utils import SampleLevelMetric
+    from lighteval.tasks.requests import SamplingMethod
+
+    class UnpaddedTokenNormAcc(LoglikelihoodAcc):
+        """Token-normalised acc over each choice's own tokens (drops the -1 padding of the transformers backend)."""
+
+        def compute(self, doc, model_response, **kwargs):
+            fixed = copy.copy(model_response)
+            fixed.output_tokens = [[int(t) for t in toks if int(t) != -1] for toks in model_response.output_tokens]
+            return super().compute(doc=doc, model_response=fixed, **kwargs)
+
+    def metric(name, fn):
+        return SampleLevelMetric(
+            metric_name=name,
+            sample_level_fn=fn,
+            category=SamplingMethod.LOGPROBS,
+            corpus_level_fn=np.mean,
+            higher_is_better=True,
+        )
+
+    return [
+        metric("acc", LoglikelihoodAcc(logprob_normalization=None)),
+        metric("acc_norm", LoglikelihoodAcc(logprob_normalization=LogProbCharNorm())),
+        metric("acc_norm_token", UnpaddedTokenNormAcc(logprob_normalization=LogProbTokenNorm())),
+    ]
+
+
+def custom_tasks_module(task_dirs: dict[str, Path]) -> ModuleType:
+    """An in-memory lighteval custom-task module: one zero-shot multiple-choice task per local folder."""
+    from lighteval.tasks.lighteval_task import LightevalTaskConfig
+
+    metrics = _metrics()
+    module = ModuleType("synthpedia_eval_tasks")
+    module.TASKS_TABLE = [
+        LightevalTaskConfig(
+            name=name,
+            prompt_function=multiple_choice_doc,
+            hf_repo=str(folder),  # a local folder with test.jsonl: datasets' json builder, no hub
+            hf_subset="default",
+            hf_avail_splits=["test"],
+            evaluation_splits=["test"],
+            few_shots_split=None,
+            few_shots_select=None,
+            metrics=metrics,
+            version=0,
+        )
+        for name, folder in sorted(task_dirs.items())
+    ]
+    return module
+
+
+def _utf8_xxh64(data=b"", seed: int = 0):
+    import xxhash
+
+    return xxhash.xxh64(data.encode("utf-8") if isinstance(data, str) else data, seed=seed)
+
+
+@contextlib.contextmanager
+def _lighteval_offline(work: Path):
+    """Patch lighteval 0.13 narrowly for an offline run (see the module docstring); undone on exit.
+
+    `work` (a temporary folder) also takes the `datasets` cache of the task
+    folders, which would otherwise pile up in ~/.cache under throwaway names.
+    """
+    import datasets.config as datasets_config
+    import huggingface_hub.constants as hub_constants
+    import torch
+
+    grad_enabled = torch.is_grad_enabled()  # lighteval's transformers backend turns autograd off at import
+    import lighteval.logging.info_loggers as info_loggers
+    from lighteval.tasks.registry import Registry
+
+    def load_custom_task_configs(custom_tasks=None, load_multilingual: bool = False):
+        if custom_tasks is None:
+            raise InputError("eval: only custom task modules can be loaded offline")
+        return Registry._extract_configs(Registry.create_custom_tasks_module(custom_tasks))
+
+    saved_loader = Registry.__dict__["load_all_task_configs"]
+    saved_xxhash = info_loggers.xxhash
+    saved_offline = hub_constants.HF_HUB_OFFLINE
+    saved_env = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    saved_datasets_cache = datasets_config.HF_DATASETS_CACHE
+    datasets_config.HF_DATASETS_CACHE = Path(work) / "hf-datasets"
+    Registry.load_all_task_configs = staticmethod(load_custom_task_configs)
+    info_loggers.xxhash = SimpleNamespace(xxh64=_utf8_xxh64)
+    hub_constants.HF_HUB_OFFLINE = True
+    os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    try:
+        yield
+    finally:
+        Registry.load_all_task_configs = saved_loader
+        info_loggers.xxhash = saved_xxhash
+        hub_constants.HF_HUB_OFFLINE = saved_offline
+        datasets_config.HF_DATASETS_CACHE = saved_datasets_cache
+        torch.set_grad_enabled(grad_enabled)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _write_task_folders(tasks: dict, root: Path, max_samples: int | None, seed: int) -> dict:
+    """Copy the selected items of each task into <root>/<task>/test.jsonl; returns {task: rows}."""
+    selected = {}
+    for name in sorted(tasks):
+        rows = select_items(read_task_file(tasks[name]), max_samples, seed)
+        folder = root / name
+        folder.mkdir(parents=True)
+        with (folder / "test.jsonl").open("w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        selected[name] = rows
+    return selected
+
+
+def _finite(x):
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
+
+
+def evaluate_checkpoint(
+    checkpoint: str,
+    tasks: dict,
+    out_json: str,
+    max_samples: int | None = DEFAULT_EVAL_PARAMS["max_samples"],
+    batch_size: int = DEFAULT_EVAL_PARAMS["batch_size"],
+    seed: int = DEFAULT_EVAL_PARAMS["seed"],
+) -> dict:
+    """Evaluate a local HF checkpoint on local multiple-choice tasks with lighteval, offline.
+
+    In: `checkpoint` folder (config.json, weights, tokenizer), `tasks`
+    {name: jsonl path}, at most `max_samples` items per task (drawn with `seed`;
+    None = all), `batch_size` (lighteval's: choices x items per forward pass).
+    Out: `out_json` (written atomically) and the same dict: checkpoint digest,
+    lighteval version, and per task its metrics {name: {value, stderr}}, item
+    count, chance level and per-item log-likelihoods and predictions.
+    """
+    if not tasks:
+        raise InputError("eval: no tasks given")
+    for name in tasks:
+        if not _TASK_NAME.match(name):
+            raise InputError(f"eval: task name {name!r} must match {_TASK_NAME.pattern}")
+    ckpt = Path(checkpoint)
+    if not (ckpt / "config.json").is_file():
+        raise InputError(f"eval: {ckpt} is not a checkpoint folder (no config.json)")
+    if batch_size < 1:
+        raise InputError(f"eval: batch_size must be >= 1, got {batch_size}")
+    digest = checkpoint_digest(ckpt)
+    start = time.perf_counter()
+
+    with tempfile.TemporaryDirectory(prefix="synthpedia-eval-") as work:
+        work = Path(work)
+        selected = _write_task_folders(tasks, work / "data", max_samples, seed)
+        with _lighteval_offline(work):
+            import lighteval
+            from lighteval.logging.evaluation_tracker import EvaluationTracker
+            from lighteval.models.transformers.transformers_model import TransformersModelConfig
+            from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
+
+            module = custom_tasks_module({name: work / "data" / name for name in selected})
+            tracker = EvaluationTracker(output_dir=str(work / "out"), save_details=False)
+            parameters = PipelineParameters(
+                launcher_type=ParallelismManager.NONE,
+                custom_tasks_directory=module,  # Registry accepts a module object
+                max_samples=None,  # items are already selected, with our seed
+                dataset_loading_processes=1,
+                # Must stay > 0 or lighteval drops stderr; for a mean it is analytic, not bootstrapped.
+                bootstrap_iters=1000,
+            )
+            model_config = TransformersModelConfig(
+                model_name=str(ckpt.resolve()),
+                batch_size=batch_size,
+                dtype="float32",
+                model_parallel=False,
+                cache_dir=str(work / "sample-cache"),  # fresh per run: never stale scores
+            )
+            pipeline = Pipeline(
+                tasks=",".join(f"{name}|0" for name in sorted(selected)),
+                pipeline_parameters=parameters,
+                evaluation_tracker=tracker,
+                model_config=model_config,
+            )
+            # One process, so nothing to gather: lighteval's accelerate gather path slices the
+            # continuation tokens with [:num_choices][:max_choice_len] (the first axis twice),
+            # dropping choices whenever a doc's choices are shorter in tokens than their count.
+            pipeline.model.accelerator = None
+            pipeline.evaluate()
+            aggregated = pipeline.evaluation_tracker.metrics_logger.metric_aggregated
+            details = pipeline.get_details()
+            lighteval_version = getattr(lighteval, "__version__", None) or _dist_version("lighteval")
+
+    results = {
+        "checkpoint": str(ckpt),
+        "checkpoint_digest": digest,
+        "lighteval_version": lighteval_version,
+        "synthpedia_version": __version__,
+        "seed": seed,
+        "max_samples": max_samples,
+        "batch_size": batch_size,
+        "seconds": time.perf_counter() - start,
+        "tasks": {},
+    }
+    for name, rows in selected.items():
+        key = f"{name}|0"
+        if key not in aggregated:
+            raise RuntimeError(f"eval: lighteval returned no results for task {name}")
+        scores = aggregated[key]
+        items = []
+        for detail in details.get(key, []):
+            resp = detail.model_response
+            items.append(
+                {
+                    "id": detail.doc.specific["item_id"],
+                    "gold": detail.doc.gold_index,
+                    "logprobs": [float(x) for x in resp.logprobs[: len(detail.doc.choices)]],
+                    "choice_tokens": [
+                        len([t for t in toks if int(t) != -1]) for toks in resp.output_tokens[: len(detail.doc.choices)]
+                    ],
+                    **{m: float(detail.metric[m]) for m in EVAL_METRICS},
+                }
+            )
+        items.sort(key=lambda it: it["id"])
+        results["tasks"][name] = {
+            "n": len(rows),
+            "chance": chance_level(rows),
+            "source": str(tasks[name]),
+            "metrics": {
+                m: {"value": _finite(scores.get(m)), "stderr": _finite(scores.get(f"{m}_stderr"))}
+                for m in EVAL_METRICS
+            },
+            "items": items,
+        }
+    write_json(results, out_json)
+    return results
+
+
+def _dist_version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def eval_table(results: dict, config_hash: str) -> pl.DataFrame:
+    """Long table of scores: one row per (run, task, metric), columns EVAL_TABLE_COLUMNS.
+
+    In: {run: the dict :func:`evaluate_checkpoint` returned (or its JSON)}.
+    """
+    rows = []
+    for run in sorted(results):
+        tasks = results[run].get("tasks")
+        if tasks is None:
+            raise InputError(f"eval table: results of run {run!r} have no 'tasks'")
+        for task in sorted(tasks):
+            entry = tasks[task]
+            for metric in EVAL_METRICS:
+                score = entry["metrics"].get(metric)
+                if score is None:
+                    continue
+                rows.append(
+                    {
+                        "run": run,
+                        "task": task,
+                        "metric": metric,
+                        "value": score["value"],
+                        "stderr": score["stderr"],
+                        "chance": entry["chance"],
+                        "config_hash": config_hash,
+                        "version": __version__,
+                    }
+                )
+    schema = {
+        "run": pl.String,
+        "task": pl.String,
+        "metric": pl.String,
+        "value": pl.Float64,
+        "stderr": pl.Float64,
+        "chance": pl.Float64,
+        "config_hash": pl.String,
+        "version": pl.String,
+    }
+    assert tuple(schema) == EVAL_TABLE_COLUMNS
+    return pl.DataFrame(rows, schema=schema)

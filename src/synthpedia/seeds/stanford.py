@@ -1,0 +1,323 @@
+"""Stanford seeds, in two steps: course catalog -> outline prompts, generated outlines -> unit seeds.
+
+1. ``load_stanford_courses``: a course catalog (CSV with a header, or JSONL /
+   JSON / parquet records) with a ``title`` and a ``description`` per course
+   and an optional ``code`` ("CS 106A"). One seed per course: the seeds of the
+   pseudo-source ``stanford_outline``, whose prompts ask an LLM for the
+   course's outline as a numbered list of units.
+2. ``outline_unit_seeds``: the generated outlines (``seed_id`` of the course and
+   ``text``) -> one seed per unit, for source ``stanford``. ``parse_outline``
+   reads the numbered units of an outline and drops what is not subject matter:
+   logistics, assessments and staff details.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from pathlib import Path
+
+import polars as pl
+
+from ..errors import InputError
+from ..io import stable_hash
+from ..tables import SEED_COLUMNS
+from .records import normalise_space, read_records, record_error, text_field
+
+log = logging.getLogger(__name__)
+
+SOURCE = "stanford"
+OUTLINE_SOURCE = "stanford_outline"
+
+# results/seeds/stanford_outline.parquet: one row per course of the catalog, in file order.
+STANFORD_COURSE_SCHEMA = {
+    "seed_id": pl.String,
+    "source": pl.String,  # "stanford_outline"
+    "code": pl.String,  # null when the catalog gives none
+    "course": pl.String,
+    "description": pl.String,
+}
+STANFORD_COURSE_COLUMNS = tuple(STANFORD_COURSE_SCHEMA)
+assert STANFORD_COURSE_COLUMNS[: len(SEED_COLUMNS)] == SEED_COLUMNS
+
+# results/seeds/stanford.parquet: one row per unit of a generated outline.
+STANFORD_SCHEMA = {
+    "seed_id": pl.String,
+    "source": pl.String,  # "stanford"
+    "course_seed_id": pl.String,  # the course's seed_id in stanford_outline
+    "code": pl.String,
+    "course": pl.String,
+    "unit": pl.String,
+    "unit_index": pl.Int32,  # 1-based position in the outline, after filtering
+    "previous_units": pl.List(pl.String),  # titles of the outline's units before it
+}
+STANFORD_COLUMNS = tuple(STANFORD_SCHEMA)
+assert STANFORD_COLUMNS[: len(SEED_COLUMNS)] == SEED_COLUMNS
+
+_FIELD_ALIASES = {"title": ("title", "course", "name"), "description": ("description",), "code": ("code",)}
+
+
+# ---- step 1: the catalog ---------------------------------------------------------------------
+
+
+def _catalog_records(path: Path, who: str):
+    """(record name, dict) of a CSV catalog (header line required) or a record file."""
+    if path.suffix.lower() != ".csv":
+        yield from read_records(path, who)
+        return
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{who}: course catalog not found ({path})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{who}: course catalog is not valid UTF-8 ({path})") from None
+    except OSError as exc:
+        raise InputError(f"{who}: cannot read course catalog: {exc.strerror} ({path})") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [normalise_space(name).lower() for name in next(reader)]
+    except StopIteration:
+        raise InputError(f"{who}: course catalog is empty ({path})") from None
+    for fields in reader:
+        if not any(field.strip() for field in fields):
+            continue
+        if len(fields) != len(header):
+            raise InputError(
+                f"{who}: line {reader.line_num} has {len(fields)} fields, the header has {len(header)} ({path})"
+            )
+        yield f"line {reader.line_num}", dict(zip(header, fields))
+
+
+def _field(record, key: str, who: str, where: str, path: Path, *, required: bool) -> str | None:
+    for alias in _FIELD_ALIASES[key]:
+        if isinstance(record, dict) and record.get(alias) is not None:
+            value = text_field(record, alias, who, where, path)
+            return normalise_space(value) or None
+    if required:
+        text_field(record, key, who, where, path)  # raises: not an object, or no such key
+    return None
+
+
+def load_stanford_courses(path: str | Path) -> pl.DataFrame:
+    """Read a course catalog into one row per course (columns: STANFORD_COURSE_COLUMNS), in file order.
+
+    CSV needs a header naming ``title`` (or ``course``) and ``description``
+    columns, in any order, and may have ``code`` and other columns (ignored).
+    ``seed_id`` is a hash of (source, code, title). A course seen before (same
+    code and title) is skipped. Raises InputError naming the file and the
+    line or record for: a missing or malformed file, a course without title or
+    description, a CSV line with the wrong number of fields, and an empty
+    catalog.
+    """
+    path = Path(path)
+    who = "seeds/stanford"
+    rows: list[dict] = []
+    seen: set[str] = set()
+    duplicates = 0
+    for where, record in _catalog_records(path, who):
+        title = _field(record, "title", who, where, path, required=True)
+        if not title:
+            raise record_error(who, where, "has an empty 'title'", path)
+        description = _field(record, "description", who, where, path, required=True)
+        if not description:
+            raise record_error(who, where, f"course '{title}' has an empty 'description'", path)
+        code = _field(record, "code", who, where, path, required=False)
+        seed_id = stable_hash(OUTLINE_SOURCE, code, title)
+        if seed_id in seen:
+            duplicates += 1
+            continue
+        seen.add(seed_id)
+        rows.append(
+            {"seed_id": seed_id, "source": OUTLINE_SOURCE, "code": code, "course": title, "description": description}
+        )
+    if not rows:
+        raise InputError(f"{who}: no courses in the catalog ({path})")
+    if duplicates:
+        log.info("%s: %d duplicate courses skipped (%s)", who, duplicates, path)
+    log.info("%s: %d courses (%s)", who, len(rows), path)
+    return pl.DataFrame(rows, schema=STANFORD_COURSE_SCHEMA, orient="row")
+
+
+# ---- step 2: outlines -> units ---------------------------------------------------------------
+
+# A unit line: optional heading marks or bold, an optional word like "Unit", a number (arabic or
+# roman) closed by ".", ")" or ":" (or followed by a dash), then the title. Sub-items ("1.1", "a)",
+# indented bullets) do not match: they are details of a unit, not units.
+_NUMBERED = re.compile(
+    r"""^\s{0,3}(?:\#{1,6}\s*)?(?:[*_]{1,2})?
+        (?:(?:unit|module|chapter|week|lecture|part|section|topic|lesson)\s+)?
+        (?:\d{1,2}(?:\s*[-–]\s*\d{1,2})?|[ivxlc]{1,6})(?:[.):]|\s*[-–—])(?!\d)\s*(?P<title>.+)$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_BULLET = re.compile(r"^[-*•]\s+(?P<title>.+)$")
+_WORD_PREFIX = re.compile(
+    r"^(?:unit|module|chapter|week|lecture|part|section|topic|lesson)\s+(?:\d{1,2}|[ivxlc]{1,6})\s*[:.\-–—]\s*",
+    re.IGNORECASE,
+)
+_BOLD = re.compile(r"^(?:\*\*|__)(?P<bold>[^*_]+?)(?:\*\*|__)\s*[:.\-–—]?\s*(?P<rest>.*)$")
+# "Title: a sentence describing it" or "Title - description": the title is the part before.
+_DESCRIPTION_SPLIT = re.compile(r"\s*(?::|\s[-–—])\s+")
+
+# Outline entries that are logistics, assessments or staff details, not subject matter to teach.
+# Words that are also subject matter in some course ("logistics", "calendar", "participation",
+# "registration", "examination") are only matched in phrases that leave no doubt.
+LOGISTICS_PATTERN = re.compile(
+    r"""\b(?:
+        office\ hours? | grading | grades | grade\ (?:breakdown|distribution) | exams? | midterms? |
+        final\ (?:exam|project|review|presentation)s? | quiz(?:zes)? | homeworks? | problem\ sets? | psets? |
+        assignments | assignment\ \d+ | syllabus | instructors? | teaching\ assistants? | course\ staff |
+        prerequisites? | pre-requisites? | textbooks? | required\ (?:readings?|texts?|materials?) |
+        course\ materials? | reading\ list | schedule | deadlines? | due\ dates? | attendance |
+        class\ participation | late\ (?:policy|policies|submissions?|work|days) | academic\ (?:integrity|honesty) |
+        honor\ code | course\ (?:policies|policy|logistics|information|requirements|description|objectives|structure) |
+        learning\ (?:objectives|outcomes) | contact\ information | review\ sessions? | evaluation\ criteria |
+        assessment\ (?:methods?|criteria)
+    )\b""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Teaching assistants are "TA"/"TAs": matched case-sensitively so that no word is mistaken for them.
+_TA_PATTERN = re.compile(r"\bTAs?\b")
+# Whole entries that are logistics on their own.
+_LOGISTICS_TITLES = frozenset({"logistics", "administrivia", "housekeeping", "course overview and logistics"})
+
+
+def is_logistics(entry: str) -> bool:
+    """Whether an outline entry is about logistics, assessments or staff rather than subject matter."""
+    return bool(
+        LOGISTICS_PATTERN.search(entry)
+        or _TA_PATTERN.search(entry)
+        or normalise_space(entry).strip(" .:*_#").casefold() in _LOGISTICS_TITLES
+    )
+
+
+def _clean_title(raw: str) -> str:
+    text = normalise_space(raw)
+    text = _WORD_PREFIX.sub("", text)
+    bold = _BOLD.match(text)
+    if bold:
+        text = bold.group("bold")
+    else:
+        parts = _DESCRIPTION_SPLIT.split(text, maxsplit=1)
+        if len(parts) == 2 and len(parts[1].split()) >= 5:
+            text = parts[0]
+    text = text.replace("**", "").replace("__", "").strip(" *_#:.-–—\"'“”")
+    return normalise_space(text)
+
+
+def parse_outline(text: str) -> list[str]:
+    """Unit titles of a generated course outline, in order, without logistics, assessments or staff details.
+
+    Units are the outline's numbered lines ("1. Title", "Unit 2: Title",
+    "## 3) Title", "**IV. Title**"); when it has none, its unindented bullet
+    lines. Markdown marks, "Unit N:" prefixes and a description after the title
+    ("Title: five or more words ...") are removed. Entries about office hours,
+    grading, exams, homework, the syllabus, staff, prerequisites, textbooks,
+    the schedule and the like (``is_logistics``) are dropped, and so are
+    repeated titles (case-insensitively).
+    """
+    lines = (text or "").splitlines()
+    candidates = [m.group("title") for m in map(_NUMBERED.match, lines) if m]
+    if not candidates:
+        candidates = [m.group("title") for m in map(_BULLET.match, lines) if m]
+    units: list[str] = []
+    seen: set[str] = set()
+    for raw in candidates:
+        title = _clean_title(raw)
+        if not title or is_logistics(title) or is_logistics(raw):
+            continue
+        key = title.casefold()
+        if key in seen:
+            continue
+        seen.add(key)
+        units.append(title)
+    return units
+
+
+def outline_unit_seeds(catalog_seeds: pl.DataFrame, outlines: pl.DataFrame) -> pl.DataFrame:
+    """One row per unit of each generated outline (columns: STANFORD_COLUMNS), in catalog then outline order.
+
+    `catalog_seeds` is the stanford_outline seed table (load_stanford_courses);
+    `outlines` has a ``seed_id`` (the course's) and the outline ``text``, e.g.
+    the outline generation shards; with a ``prompt_id`` column, several outlines
+    of one course are read in prompt-id order, otherwise in the given order. A
+    unit title already seen for the same course is skipped; previous units are
+    those of the same outline. ``seed_id`` is a hash of (source, course seed id,
+    unit title, unit index). Outlines without any unit are skipped and logged.
+    Raises InputError for missing columns or an outline of an unknown course.
+    """
+    who = "seeds/stanford"
+    for frame, name, needed in (
+        (catalog_seeds, "course catalog seeds", ("seed_id", "code", "course")),
+        (outlines, "outlines", ("seed_id", "text")),
+    ):
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise InputError(f"{who}: {name} lack the column(s) {', '.join(missing)}")
+    courses = {row["seed_id"]: row for row in catalog_seeds.iter_rows(named=True)}
+    order = {seed_id: i for i, seed_id in enumerate(courses)}
+    unknown = [s for s in outlines["seed_id"].unique(maintain_order=True) if s not in courses]
+    if unknown:
+        raise InputError(f"{who}: outline of seed_id '{unknown[0]}' matches no course of the catalog")
+    outlines = outlines.with_row_index("_given")
+    outlines = outlines.with_columns(pl.col("seed_id").replace_strict(order, return_dtype=pl.Int64).alias("_course"))
+    sort_by = ["_course", "prompt_id"] if "prompt_id" in outlines.columns else ["_course", "_given"]
+    rows: list[dict] = []
+    seen: set[tuple[str, str]] = set()
+    empty = 0
+    for outline in outlines.sort(sort_by).iter_rows(named=True):
+        course = courses[outline["seed_id"]]
+        units = parse_outline(outline["text"] or "")
+        if not units:
+            empty += 1
+            continue
+        for index, unit in enumerate(units, start=1):
+            key = (course["seed_id"], unit.casefold())
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append(
+                {
+                    "seed_id": stable_hash(SOURCE, course["seed_id"], unit, index),
+                    "source": SOURCE,
+                    "course_seed_id": course["seed_id"],
+                    "code": course["code"],
+                    "course": course["course"],
+                    "unit": unit,
+                    "unit_index": index,
+                    "previous_units": units[: index - 1],
+                }
+            )
+    if empty:
+        log.info("%s: %d outlines without any unit skipped", who, empty)
+    log.info("%s: %d units from %d outlines", who, len(rows), outlines.height)
+    return pl.DataFrame(rows, schema=STANFORD_SCHEMA, orient="row") if rows else pl.DataFrame(schema=STANFORD_SCHEMA)
+
+
+def read_outlines(paths: list[str]) -> pl.DataFrame:
+    """``seed_id``, ``text`` (and ``prompt_id`` when present) of outline files: parquet generation shards or records.
+
+    Raises InputError naming the file and record for a record without
+    ``seed_id`` or ``text``.
+    """
+    who = "seeds/stanford"
+    rows: list[dict] = []
+    for path in paths:
+        for where, record in read_records(path, who):
+            rows.append(
+                {
+                    "seed_id": text_field(record, "seed_id", who, where, path),
+                    "text": text_field(record, "text", who, where, path),
+                    "prompt_id": text_field(record, "prompt_id", who, where, path, required=False),
+                }
+            )
+    return pl.DataFrame(rows, schema={"seed_id": pl.String, "text": pl.String, "prompt_id": pl.String}, orient="row")
+
+
+def load_stanford_units(courses: str | Path, outline_paths: list[str]) -> pl.DataFrame:
+    """Unit seeds (STANFORD_COLUMNS) from the catalog file and the generated outline files."""
+    outlines = read_outlines(outline_paths)
+    if outlines["prompt_id"].null_count() == outlines.height:
+        outlines = outlines.drop("prompt_id")
+    return outline_unit_seeds(load_stanford_courses(courses), outlines)

@@ -1,0 +1,33 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+sys.path.insert(0, str(ROOT / "src"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real public data beside the checkout; tests using it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is absent")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def default_config() -> dict:
+    """The embedded default config, validated (defaults filled in)."""
+    import yaml
+
+    from synthpedia.config import validate_config
+
+    with open(ROOT / "config.yaml") as fh:
+        config = yaml.safe_load(fh)
+    return validate_config(config, base_dir=ROOT)

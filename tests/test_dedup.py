@@ -1,0 +1,197 @@
+"""Near-duplicate removal across sources: planted copies go, distinct documents stay, the kept copy is the first."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from synthpedia import __version__
+from synthpedia.dedup import DEDUP_REMOVED_COLUMNS, dedup_params, dedup_shards
+from synthpedia.errors import InputError
+from synthpedia.tables import DEDUP_TABLE_COLUMNS
+
+PARAMS = {"ngram": 5, "buckets": 14, "hashes_per_bucket": 8, "seed": 1, "hash_bits": 64, "workers": 1}
+# letters only: datatrove's text normalisation strips digits, so "w1" and "w2" would be the same word
+VOCAB = sorted({"".join(random.Random(i).choices("abcdefghijklmnopqrstuvwxyz", k=6)) for i in range(3000)})
+
+
+def document(rng: random.Random, words: int = 300) -> str:
+    return " ".join(rng.choice(VOCAB) for _ in range(words))
+
+
+def edited(text: str, rng: random.Random, fraction: float = 0.02) -> str:
+    """A copy with `fraction` of its words replaced at random positions."""
+    words = text.split()
+    for i in rng.sample(range(len(words)), max(1, round(fraction * len(words)))):
+        words[i] = "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=7))
+    return " ".join(words)
+
+
+def rows(source, items):
+    """items: (prompt_id, text) pairs -> a shard frame with a provenance column to keep untouched."""
+    return pl.DataFrame(
+        {
+            "prompt_id": [p for p, _ in items],
+            "source": [source] * len(items),
+            "template": [f"{source}/textbook.j2"] * len(items),
+            "text": [t for _, t in items],
+            "completion_tokens": [len(t.split()) for _, t in items],
+        }
+    )
+
+
+@pytest.fixture
+def planted(tmp_path):
+    """Two sources, three shards (one empty), with planted near-duplicates.
+
+    - khan:p05 is a 2%-edited copy of wiki:p01 (across sources): khan sorts first, so khan:p05 is kept.
+    - wiki:p02 and wiki:p09 are edited copies of each other: p02 is kept.
+    - a cluster of three: wiki:p03 (original), khan:p07 and khan:p08 (copies): khan:p07 is kept.
+    Everything else is distinct.
+    """
+    rng = random.Random(7)
+    base = {k: document(rng) for k in ("A", "B", "C")}
+    wiki = [
+        ("wiki:p01", base["A"]),
+        ("wiki:p02", base["B"]),
+        ("wiki:p03", base["C"]),
+        ("wiki:p09", edited(base["B"], rng)),
+    ] + [(f"wiki:q{i:02d}", document(rng)) for i in range(12)]
+    khan_1 = [("khan:p05", edited(base["A"], rng)), ("khan:p08", edited(base["C"], rng))] + [
+        (f"khan:q{i:02d}", document(rng)) for i in range(6)
+    ]
+    khan_2 = [("khan:p07", edited(base["C"], rng))] + [(f"khan:r{i:02d}", document(rng)) for i in range(6)]
+    shards = {
+        "wiki_0": rows("wikihow", wiki),
+        "khan_0": rows("khanacademy", khan_1),
+        "khan_1": rows("khanacademy", khan_2),
+        "empty": rows("khanacademy", []),
+    }
+    inputs, outputs = [], []
+    for name, df in shards.items():
+        df.write_parquet(tmp_path / f"{name}.parquet")
+        inputs.append(str(tmp_path / f"{name}.parquet"))
+        outputs.append(str(tmp_path / "out" / f"{name}.parquet"))
+    return shards, inputs, outputs
+
+
+REMOVED = {"wiki:p01": "khan:p05", "wiki:p09": "wiki:p02", "wiki:p03": "khan:p07", "khan:p08": "khan:p07"}
+
+
+def test_planted_near_duplicates_removed_and_first_copy_kept(planted, tmp_path):
+    shards, inputs, outputs = planted
+    removed_path = tmp_path / "removed.parquet"
+    table = dedup_shards(inputs, outputs, PARAMS, str(tmp_path / "work"), "cfg123", removed_path=str(removed_path))
+
+    for (name, before), out in zip(shards.items(), outputs):
+        after = pl.read_parquet(out)
+        assert after.schema == before.schema  # columns and types untouched
+        # same rows in the same order, minus the removed ones
+        assert after.equals(before.filter(~pl.col("prompt_id").is_in(list(REMOVED))))
+
+    removed = pl.read_parquet(removed_path)
+    assert tuple(removed.columns) == DEDUP_REMOVED_COLUMNS
+    assert dict(zip(removed["prompt_id"], removed["duplicate_of"])) == REMOVED
+    assert removed.filter(pl.col("prompt_id") == "wiki:p01")["duplicate_of_source"].to_list() == ["khanacademy"]
+
+    assert tuple(table.columns) == DEDUP_TABLE_COLUMNS
+    assert table.select("source", "documents_in", "removed", "kept").rows() == [
+        ("khanacademy", 15, 1, 14),
+        ("wikihow", 16, 3, 13),
+    ]
+    assert table["config_hash"].to_list() == ["cfg123"] * 2
+    assert table["version"].to_list() == [__version__] * 2
+    assert not list((tmp_path / "work").iterdir())  # scratch cleaned up
+
+
+def test_kept_copy_does_not_depend_on_shard_layout_or_rerun(planted, tmp_path):
+    shards, inputs, outputs = planted
+    # all rows in one shard, in reverse order: the same documents must go
+    merged = pl.concat(list(shards.values())).reverse()
+    merged.write_parquet(tmp_path / "all.parquet")
+    work = str(tmp_path / "work")
+    for _ in range(2):  # a rerun in the same workdir really reruns (no skip_completed leftovers)
+        table = dedup_shards([str(tmp_path / "all.parquet")], [str(tmp_path / "all_out.parquet")], PARAMS, work, "x")
+        kept = pl.read_parquet(tmp_path / "all_out.parquet")
+        assert set(merged["prompt_id"]) - set(kept["prompt_id"]) == set(REMOVED)
+        assert table["removed"].sum() == 4
+
+
+def test_parallel_workers_from_an_unguarded_entry_script(planted, tmp_path):
+    """A Snakemake `script:` has no __main__ guard; datatrove's forkserver workers must not re-run it."""
+    shards, inputs, outputs = planted
+    script = tmp_path / "entry.py"
+    script.write_text(
+        "import json, sys\n"
+        "import synthpedia.dedup\n"
+        "print('entry script ran', file=sys.stderr)\n"
+        "synthpedia.dedup.DOCS_PER_WORKER = 1  # parallel even for a few documents\n"
+        "synthpedia.dedup.dedup_shards(**json.loads(sys.argv[1]))\n"
+    )
+    args = {
+        "inputs": inputs,
+        "outputs": outputs,
+        "params": {**PARAMS, "workers": 2, "hash_bits": 32},
+        "workdir": str(tmp_path / "work"),
+        "config_hash": "h",
+    }
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [sys.executable, str(script), json.dumps(args)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("entry script ran") == 1
+    kept = pl.concat([pl.read_parquet(out) for out in outputs])
+    assert set(pl.concat(list(shards.values()))["prompt_id"]) - set(kept["prompt_id"]) == set(REMOVED)
+
+
+def test_single_document_and_all_empty(tmp_path):
+    one = rows("wikihow", [("wiki:only", "just one short document here")])
+    one.write_parquet(tmp_path / "one.parquet")
+    table = dedup_shards(
+        [str(tmp_path / "one.parquet")], [str(tmp_path / "one_out.parquet")], PARAMS, str(tmp_path), "h"
+    )
+    assert pl.read_parquet(tmp_path / "one_out.parquet").equals(one)
+    assert table.select("source", "documents_in", "removed", "kept").rows() == [("wikihow", 1, 0, 1)]
+
+    pl.DataFrame().write_parquet(tmp_path / "bare.parquet")  # no rows, no columns
+    rows("web", []).write_parquet(tmp_path / "empty.parquet")
+    table = dedup_shards(
+        [str(tmp_path / "bare.parquet"), str(tmp_path / "empty.parquet")],
+        [str(tmp_path / "bare_out.parquet"), str(tmp_path / "empty_out.parquet")],
+        PARAMS,
+        str(tmp_path),
+        "h",
+    )
+    assert table.height == 0 and tuple(table.columns) == DEDUP_TABLE_COLUMNS
+    assert pl.read_parquet(tmp_path / "empty_out.parquet").schema == rows("web", []).schema
+
+
+def test_exact_duplicates_short_of_ngram_are_not_touched(tmp_path):
+    # fewer words than the n-gram size: no shingles, so never a duplicate (datatrove's rule)
+    df = rows("web", [("web:a", "two words"), ("web:b", "two words"), ("web:c", "")])
+    df.write_parquet(tmp_path / "s.parquet")
+    table = dedup_shards([str(tmp_path / "s.parquet")], [str(tmp_path / "o.parquet")], PARAMS, str(tmp_path), "h")
+    assert pl.read_parquet(tmp_path / "o.parquet").equals(df)
+    assert table["removed"].to_list() == [0]
+
+
+def test_bad_inputs_name_file_and_key(tmp_path):
+    df = rows("web", [("web:a", "some text"), ("web:a", "other text")])
+    df.write_parquet(tmp_path / "dup.parquet")
+    with pytest.raises(InputError, match=r"web:a.*dup\.parquet"):
+        dedup_shards([str(tmp_path / "dup.parquet")], [str(tmp_path / "o.parquet")], PARAMS, str(tmp_path), "h")
+    df.drop("text").write_parquet(tmp_path / "notext.parquet")
+    with pytest.raises(InputError, match=r"notext\.parquet.*text"):
+        dedup_shards([str(tmp_path / "notext.parquet")], [str(tmp_path / "o.parquet")], PARAMS, str(tmp_path), "h")
+    with pytest.raises(InputError, match="dedup.hash_bits"):
+        dedup_params({"hash_bits": 16})
+    with pytest.raises(InputError, match="band"):
+        dedup_params({"band": 3})
+    assert not (tmp_path / "o.parquet").exists()

@@ -1,0 +1,234 @@
+"""Evaluation: lighteval scores a tiny local checkpoint on local tasks, offline, and its numbers check by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import numpy as np
+import polars as pl
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+from synthpedia.errors import InputError  # noqa: E402
+from synthpedia.evaluate import (  # noqa: E402
+    EVAL_METRICS,
+    eval_table,
+    evaluate_checkpoint,
+    read_task_file,
+    select_items,
+)
+from synthpedia.tables import EVAL_TABLE_COLUMNS  # noqa: E402
+from synthpedia.train import train_torch  # noqa: E402
+from test_train import TINY, make_docs, train_bpe, write_token_folder  # noqa: E402
+
+SUBJECTS = ["The cat", "A dog", "The teacher", "My friend", "A bird", "The farmer", "The student"]
+
+
+def write_tasks(root):
+    """Two small tasks: 4 choices of different lengths (plausible and garbage); 3 or 4 choices per item."""
+    root.mkdir(parents=True, exist_ok=True)
+    animals = root / "animals.jsonl"
+    with animals.open("w") as f:
+        for i, s in enumerate(SUBJECTS):
+            choices = [" reads the book today.", " xq zz vv kk.", " the the", " builds a small house near the park."]
+            f.write(json.dumps({"id": f"an-{i}", "query": f"Story: {s}", "choices": choices, "gold": i % 4}) + "\n")
+    lessons = root / "lessons.jsonl"
+    with lessons.open("w") as f:
+        for i, s in enumerate(SUBJECTS[:5]):
+            choices = [" counts ten apples every day.", " qq.", " river river"]
+            # a trailing space in the query: lighteval moves it onto the choices
+            f.write(json.dumps({"id": f"le-{i}", "query": f"Lesson: {s} ", "choices": choices, "gold": 0}) + "\n")
+        for i, s in enumerate(SUBJECTS[:4]):
+            # more choices than tokens per choice (as in ARC): lighteval's gather path loses choices here
+            choices = [" ten", " a", " the", " map"]
+            f.write(json.dumps({"id": f"ls-{i}", "query": f"Lesson: {s} counts", "choices": choices, "gold": i}) + "\n")
+    return {"animals": str(animals), "lessons": str(lessons)}
+
+
+def train_tiny(root, seed: int, steps: int, out) -> None:
+    docs = {"stories": make_docs(150, 1, "Story"), "textbooks": make_docs(150, 2, "Lesson")}
+    tok_path = root / "tokenizer.json"
+    if not tok_path.exists():
+        tok = train_bpe([d for v in docs.values() for d in v], tok_path)
+        for source, texts in docs.items():
+            write_token_folder(tok, texts, root / "tokens" / source)
+    dirs = {s: str(root / "tokens" / s) for s in docs}
+    train_torch(dirs, {"stories": 1, "textbooks": 1}, str(tok_path), str(out), {**TINY, "steps": steps}, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    ckpt = root / "ckpt"
+    train_tiny(root, seed=3, steps=20, out=ckpt)
+    tasks = write_tasks(root / "tasks")
+
+    # No network: every inet connection attempt is recorded and refused.
+    attempts = []
+    real_connect = socket.socket.connect
+
+    def refuse(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            attempts.append(address)
+            raise OSError(f"network disabled in tests: {address}")
+        return real_connect(sock, address)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setattr(socket.socket, "connect", refuse)
+        results = evaluate_checkpoint(str(ckpt), tasks, str(root / "eval.json"), None, 32, 0)
+    return {"root": root, "ckpt": ckpt, "tasks": tasks, "results": results, "attempts": attempts}
+
+
+def hand_scores(ckpt, rows):
+    """Log-likelihood of each choice given the query, computed directly with transformers."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(ckpt, local_files_only=True).eval()
+    tok = AutoTokenizer.from_pretrained(ckpt, local_files_only=True)
+    out = {}
+    for row in rows:
+        query = row["query"].rstrip()
+        space = row["query"][len(query) :]
+        ctx = tok(query).input_ids
+        logprobs, ntoks = [], []
+        for choice in row["choices"]:
+            cont = tok(space + choice, add_special_tokens=False).input_ids
+            ids = torch.tensor([ctx + cont])
+            with torch.no_grad():
+                lp = torch.log_softmax(model(ids).logits[0].float(), dim=-1)
+            logprobs.append(sum(lp[len(ctx) - 1 + i, t].item() for i, t in enumerate(cont)))
+            ntoks.append(len(cont))
+        gold = row["gold"]
+        chars = [len(c) for c in row["choices"]]
+        out[row["id"]] = {
+            "logprobs": logprobs,
+            "choice_tokens": ntoks,
+            "acc": float(np.argmax(logprobs) == gold),
+            "acc_norm": float(np.argmax(np.array(logprobs) / chars) == gold),
+            "acc_norm_token": float(np.argmax(np.array(logprobs) / ntoks) == gold),
+        }
+    return out
+
+
+def test_lighteval_runs_offline_on_both_tasks(run):
+    res = run["results"]
+    assert run["attempts"] == []
+    assert res["lighteval_version"] == "0.13.0"
+    assert set(res["tasks"]) == {"animals", "lessons"}
+    assert res["tasks"]["animals"]["n"] == 7 and res["tasks"]["lessons"]["n"] == 9
+    assert res["tasks"]["animals"]["chance"] == pytest.approx(0.25)
+    assert res["tasks"]["lessons"]["chance"] == pytest.approx((5 / 3 + 4 / 4) / 9)
+    for task in res["tasks"].values():
+        for metric in EVAL_METRICS:
+            assert 0.0 <= task["metrics"][metric]["value"] <= 1.0
+            assert task["metrics"][metric]["stderr"] is not None
+        assert len(task["items"]) == task["n"]
+    assert json.loads((run["root"] / "eval.json").read_text()) == json.loads(json.dumps(res))
+
+
+def test_scores_match_a_hand_computation(run):
+    differs = False
+    for name, path in run["tasks"].items():
+        rows = read_task_file(path)
+        hand = hand_scores(run["ckpt"], rows)
+        differs |= any(h["acc_norm_token"] != h["acc"] for h in hand.values())
+        task = run["results"]["tasks"][name]
+        for item in task["items"]:
+            expected = hand[item["id"]]
+            assert item["logprobs"] == pytest.approx(expected["logprobs"], abs=1e-3), item["id"]
+            assert item["choice_tokens"] == expected["choice_tokens"], item["id"]
+            for metric in EVAL_METRICS:
+                assert item[metric] == expected[metric], (name, item["id"], metric)
+        for metric in EVAL_METRICS:
+            mean = np.mean([hand[r["id"]][metric] for r in rows])
+            assert task["metrics"][metric]["value"] == pytest.approx(mean), (name, metric)
+    # the tasks exercise the padding pitfall: with padded token counts acc_norm_token would equal acc
+    assert differs
+
+
+def test_token_normalisation_ignores_padding(run):
+    # choices have different token counts, so lighteval pads the shorter ones with -1;
+    # the per-item token counts we report are the unpadded ones
+    items = run["results"]["tasks"]["animals"]["items"]
+    counts = items[0]["choice_tokens"]
+    assert len(set(counts)) > 1
+    assert all(item["choice_tokens"] == counts for item in items)
+
+
+def test_retrained_checkpoint_gets_fresh_scores(run, tmp_path):
+    # lighteval's sample cache is keyed by model config (same path, same args): it must not serve old scores
+    before = run["results"]["tasks"]["animals"]["items"]
+    train_tiny(run["root"], seed=4, steps=3, out=run["ckpt"])
+    after = evaluate_checkpoint(str(run["ckpt"]), run["tasks"], str(tmp_path / "again.json"), None, 32, 0)
+    assert after["checkpoint_digest"] != run["results"]["checkpoint_digest"]
+    assert [i["logprobs"] for i in after["tasks"]["animals"]["items"]] != [i["logprobs"] for i in before]
+
+
+def test_lighteval_patches_are_undone(run):
+    import lighteval.logging.info_loggers as info_loggers
+    import xxhash
+    from lighteval.tasks.registry import Registry
+
+    import torch
+
+    assert Registry.load_all_task_configs.__name__ == "load_all_task_configs"
+    assert info_loggers.xxhash is xxhash
+    assert torch.is_grad_enabled()  # lighteval switches autograd off at import; we switch it back
+
+
+def test_eval_table_has_one_row_per_run_task_metric(run):
+    table = eval_table({"tiny": run["results"]}, config_hash="abc123")
+    assert tuple(table.columns) == EVAL_TABLE_COLUMNS
+    assert table.height == 2 * len(EVAL_METRICS)
+    row = table.filter((pl.col("task") == "lessons") & (pl.col("metric") == "acc")).row(0, named=True)
+    assert row["run"] == "tiny" and row["config_hash"] == "abc123"
+    assert row["chance"] == pytest.approx((5 / 3 + 4 / 4) / 9)
+    assert row["value"] == run["results"]["tasks"]["lessons"]["metrics"]["acc"]["value"]
+
+
+def test_max_samples_draws_a_seeded_subset():
+    rows = [{"id": str(i), "choices": ["a", "b"]} for i in range(50)]
+    a = select_items(rows, 10, seed=1)
+    assert len(a) == 10 and a == select_items(rows, 10, seed=1)
+    assert a != select_items(rows, 10, seed=2)
+    assert [r["id"] for r in a] == sorted((r["id"] for r in a), key=int)  # file order kept
+    assert select_items(rows, None, seed=1) == rows
+
+
+def test_bad_task_rows_name_file_line_and_id(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        json.dumps({"id": "q1", "query": "Q?", "choices": ["a", "b"], "gold": 0})
+        + "\n"
+        + json.dumps({"id": "q2", "query": "Q?", "choices": ["a", "b"], "gold": 2})
+        + "\n"
+    )
+    with pytest.raises(InputError, match=r"bad.jsonl:2 \(id q2\): gold"):
+        read_task_file(bad)
+    with pytest.raises(InputError, match="task name"):
+        evaluate_checkpoint(str(tmp_path), {"a|b": str(bad)}, str(tmp_path / "x.json"), None, 8, 0)
+
+
+def test_token_norm_metric_drops_padding_that_stock_lighteval_counts():
+    import torch
+    from lighteval.metrics.metrics_sample import LoglikelihoodAcc
+    from lighteval.metrics.normalizations import LogProbTokenNorm
+    from lighteval.models.model_output import ModelResponse
+    from lighteval.tasks.requests import Doc
+
+    from synthpedia.evaluate import _metrics
+
+    # choice 0: 3 tokens, -6.0 in all (-2.0 per token); choice 1: 1 token, -4.0, padded with -1 like the backend does
+    doc = Doc(query="Q", choices=[" a b c", " d"], gold_index=0)
+    padded = torch.tensor([[5, 6, 7], [8, -1, -1]])
+    response = ModelResponse(logprobs=[-6.0, -4.0], output_tokens=padded)
+    stock = LoglikelihoodAcc(logprob_normalization=LogProbTokenNorm()).compute(doc=doc, model_response=response)
+    ours = {m.metric_name: m for m in _metrics()}["acc_norm_token"].sample_level_fn
+    assert stock == 0  # divides both by the padded length 3: same ranking as raw acc
+    assert ours.compute(doc=doc, model_response=response) == 1

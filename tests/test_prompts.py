@@ -1,0 +1,122 @@
+import polars as pl
+import pytest
+
+from synthpedia.prompts import (
+    build_prompt_shards,
+    prompt_id,
+    render_prompts,
+    sample_prompts,
+    shard_index,
+)
+
+SEED_ROW = {
+    "seed_id": "s1",
+    "source": "openstax",
+    "book": "Introduction to Ecology",
+    "chapter": "Populations",
+    "section": "Population Growth",
+    "unit": "Carrying Capacity",
+    "previous_units": ["Exponential Growth", "Limits to Growth"],
+    "extract": "A population cannot grow forever. Food, space and water run short.",
+}
+
+
+def openstax_spec(**over):
+    spec = {
+        "audiences": ["young_children", "college"],
+        "variants": ["plain", "with_extract"],
+        "extract_chars": 600,
+        "max_previous_units": 5,
+        "shards": 2,
+        "max_prompts": None,
+    }
+    return {**spec, **over}
+
+
+@pytest.fixture
+def audiences(default_config):
+    return default_config["audiences"]
+
+
+def test_openstax_prompt_exact_text(audiences):
+    seeds = pl.DataFrame([SEED_ROW])
+    prompts = render_prompts("openstax", seeds, openstax_spec(), audiences)
+    assert prompts.height == 4  # 2 audiences x 2 variants
+    row = prompts.filter((pl.col("audience") == "college") & (pl.col("variant") == "with_extract")).row(0, named=True)
+    expected = (
+        'Write a new unit titled "Carrying Capacity" for a textbook on "Introduction to Ecology", '
+        "written for college students.\n"
+        'It belongs to the chapter "Populations", in the section "Population Growth".\n'
+        'The units already covered in this section are: "Exponential Growth", "Limits to Growth". '
+        "Do not repeat their content; build on it.\n\n"
+        "Here is an excerpt from the original textbook, for inspiration only; do not copy it:\n"
+        "<extract>\n"
+        "A population cannot grow forever. Food, space and water run short.\n"
+        "</extract>\n\n"
+        + audiences["college"]["instructions"]["textbook"].strip()
+        + "\n\nWrite the unit text only: no title page, no table of contents, no closing remarks to the "
+        "reader, and do not repeat these instructions.\n"
+    )
+    assert row["prompt"] == expected
+    assert row["prompt_id"] == prompt_id("openstax", "s1", "openstax/textbook.j2", "college", "with_extract")
+    assert row["style"] == "textbook" and row["template"] == "openstax/textbook.j2"
+
+
+def test_plain_variant_has_no_extract_and_first_unit_wording(audiences):
+    seeds = pl.DataFrame([{**SEED_ROW, "previous_units": []}])
+    prompts = render_prompts("openstax", seeds, openstax_spec(variants=["plain"]), audiences)
+    for text in prompts["prompt"]:
+        assert "<extract>" not in text
+        assert "This is the first unit of the section" in text
+
+
+def test_audiences_spell_out_different_instructions(audiences):
+    seeds = pl.DataFrame([SEED_ROW])
+    prompts = render_prompts("openstax", seeds, openstax_spec(variants=["plain"]), audiences)
+    kids, college = (prompts.filter(pl.col("audience") == a)["prompt"][0] for a in ("young_children", "college"))
+    assert "aged 5 to 10" in kids and "no technical terms" in kids
+    assert "rigorous" in college.lower() and "aged 5 to 10" not in college
+
+
+def test_seed_text_with_template_syntax_is_rendered_literally(audiences):
+    evil = "{{ 7 * 7 }} {% for x in range(3) %}loop{% endfor %} {{ ''.__class__ }}"
+    seeds = pl.DataFrame([{**SEED_ROW, "unit": evil, "extract": evil}])
+    prompts = render_prompts("openstax", seeds, openstax_spec(), audiences)
+    for text in prompts["prompt"]:
+        assert evil in text
+        assert "49" not in text and "looploop" not in text
+
+
+def test_wikihow_prompt_names_title_and_category(audiences):
+    seeds = pl.DataFrame([{"seed_id": "w1", "source": "wikihow", "title": "How to Repot a Cactus", "category": "Gardening"}])
+    prompts = render_prompts("wikihow", seeds, {"audiences": ["general", "young_children"]}, audiences)
+    assert prompts.height == 2
+    general = prompts.filter(pl.col("audience") == "general")["prompt"][0]
+    assert general.startswith(
+        'Write a long and very detailed wikiHow-style tutorial titled "How to Repot a Cactus", '
+        'from the wikiHow category "Gardening", written for a general adult audience.'
+    )
+
+
+def test_shards_are_deterministic_and_complete(audiences):
+    rows = [{**SEED_ROW, "seed_id": f"s{i}", "unit": f"Unit {i}"} for i in range(20)]
+    seeds = pl.DataFrame(rows)
+    a = build_prompt_shards("openstax", seeds, openstax_spec(shards=3), audiences, seed=1)
+    b = build_prompt_shards("openstax", seeds, openstax_spec(shards=3), audiences, seed=1)
+    assert len(a) == 3
+    for x, y in zip(a, b):
+        assert x.equals(y)
+    ids = pl.concat(a)["prompt_id"]
+    assert ids.n_unique() == 80
+    for i, shard in enumerate(a):
+        assert all(shard_index(p, 3) == i for p in shard["prompt_id"])
+
+
+def test_sampling_depends_on_config_seed_only(audiences):
+    rows = [{**SEED_ROW, "seed_id": f"s{i}", "unit": f"Unit {i}"} for i in range(30)]
+    prompts = render_prompts("openstax", pl.DataFrame(rows), openstax_spec(), audiences)
+    one = sample_prompts(prompts, 10, seed=1)
+    assert one.equals(sample_prompts(prompts, 10, seed=1))
+    assert one.height == 10
+    assert set(one["prompt_id"]) != set(sample_prompts(prompts, 10, seed=2)["prompt_id"])
+    assert sample_prompts(prompts, None, seed=1).height == prompts.height

@@ -1,0 +1,312 @@
+"""Training: a tiny Llama learns from datatrove token folders, reproducibly, and reloads offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+from synthpedia.errors import InputError  # noqa: E402
+from synthpedia.train import (  # noqa: E402
+    EOS_TOKEN,
+    LOSS_TABLE_COLUMNS,
+    MixtureSampler,
+    lr_at,
+    nanotron_config,
+    tokens_per_step,
+    train_params,
+    train_torch,
+)
+
+# A few seconds of training on one thread: big enough for the loss to fall clearly.
+TINY = {
+    "layers": 2,
+    "hidden": 64,
+    "ffn": 172,
+    "heads": 2,
+    "kv_heads": 1,
+    "seq_len": 64,
+    "micro_batch": 4,
+    "grad_accum": 2,
+    "steps": 20,
+    "warmup_steps": 4,
+    "lr": 3e-3,
+    "min_lr": 3e-4,
+    "rope_theta": 50000.0,
+    "threads": 1,
+}
+
+# cosmo-1b as trained with nanotron (reference.md, "cosmo-1b training").
+COSMO_1B = {
+    "layers": 24,
+    "hidden": 2048,
+    "ffn": 8192,
+    "heads": 16,
+    "kv_heads": 16,
+    "seq_len": 2048,
+    "tie_embeddings": False,
+    "bf16": True,
+    "micro_batch": 4,
+    "grad_accum": 1,
+    "dp": 160,
+    "steps": 140000,
+    "lr": 3e-4,
+    "min_lr": 3e-5,
+    "warmup_steps": 2000,
+    "weight_decay": 0.01,
+    "grad_clip": 1.0,
+    "adam_beta1": 0.9,
+    "adam_beta2": 0.95,
+    "adam_eps": 1e-8,
+}
+
+SUBJECTS = ["the cat", "a dog", "the teacher", "my friend", "the student", "a bird", "the farmer"]
+VERBS = ["sees", "likes", "finds", "reads", "builds", "counts", "draws"]
+OBJECTS = ["the book", "a tree", "the river", "a small house", "the garden", "ten apples", "the map"]
+ENDS = ["today.", "in the morning.", "after school.", "near the park.", "every day."]
+
+
+def make_docs(n: int, seed: int, prefix: str) -> list[str]:
+    rng = random.Random(seed)
+    docs = []
+    for _ in range(n):
+        sents = [
+            f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(ENDS)}".capitalize()
+            for _ in range(rng.randint(3, 7))
+        ]
+        docs.append(f"{prefix}: " + " ".join(sents))
+    return docs
+
+
+def train_bpe(texts: list[str], path: Path):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=[EOS_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    tok.save(str(path))
+    return tok
+
+
+def write_token_folder(tok, docs: list[str], folder: Path) -> None:
+    """datatrove's token file format: uint16 tokens, uint64 document ends, 'tokenizer|bytes' metadata."""
+    folder.mkdir(parents=True, exist_ok=True)
+    eos = tok.token_to_id(EOS_TOKEN)
+    ids, ends = [], []
+    for doc in docs:
+        ids.extend(tok.encode(doc).ids + [eos])
+        ends.append(len(ids))
+    (folder / "00000_tokens.ds").write_bytes(np.asarray(ids, dtype="<u2").tobytes())
+    (folder / "00000_tokens.ds.index").write_bytes(struct.pack(f"<{len(ends)}Q", *ends))
+    (folder / "00000_tokens.ds.metadata").write_text(f"tokenizer.json|2\n{len(ids)}\n")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    docs = {"stories": make_docs(200, 1, "Story"), "textbooks": make_docs(200, 2, "Lesson")}
+    tok = train_bpe([d for v in docs.values() for d in v], root / "tokenizer.json")
+    dirs = {}
+    for source, texts in docs.items():
+        write_token_folder(tok, texts, root / "tokens" / source)
+        dirs[source] = str(root / "tokens" / source)
+    return {"dirs": dirs, "tokenizer": str(root / "tokenizer.json"), "root": root}
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    weights = {"stories": 1.0, "textbooks": 3.0}
+    first = train_torch(corpus["dirs"], weights, corpus["tokenizer"], str(out / "a"), TINY, seed=7)
+    again = train_torch(corpus["dirs"], weights, corpus["tokenizer"], str(out / "b"), TINY, seed=7)
+    return {"losses": first, "again": again, "ckpt": out / "a", "out": out, "weights": weights}
+
+
+def test_loss_falls_and_table_has_one_row_per_step(trained):
+    losses = trained["losses"]
+    assert tuple(losses.columns) == LOSS_TABLE_COLUMNS
+    assert losses["step"].to_list() == list(range(1, TINY["steps"] + 1))
+    tokens_per = TINY["micro_batch"] * TINY["grad_accum"] * TINY["seq_len"]
+    assert losses["tokens"].to_list() == [tokens_per * s for s in range(1, TINY["steps"] + 1)]
+    loss = losses["loss"].to_list()
+    # starts near ln(vocab) and falls by a clear margin within 20 steps
+    assert loss[0] > 5.0
+    assert np.mean(loss[-3:]) < loss[0] - 1.0
+    assert losses["seconds"].is_sorted() and losses["seconds"][-1] > 0
+
+
+def test_lr_schedule_warms_up_then_decays_to_min(trained):
+    lr = trained["losses"]["lr"].to_list()
+    w = TINY["warmup_steps"]
+    assert lr[:w] == pytest.approx([TINY["lr"] * (i + 1) / w for i in range(w)])
+    assert max(lr) == pytest.approx(TINY["lr"])
+    assert all(a >= b for a, b in zip(lr[w - 1 :], lr[w:]))  # monotone decay after warmup
+    p = train_params(TINY)
+    assert lr_at(p["steps"], p) == pytest.approx(p["min_lr"])  # cosine ends at min_lr
+    mid = w + (p["steps"] - w) // 2
+    assert lr_at(mid, p) == pytest.approx((p["lr"] + p["min_lr"]) / 2)
+
+
+def test_same_seed_gives_the_same_loss_curve_and_weights(trained):
+    assert trained["losses"]["loss"].to_list() == trained["again"]["loss"].to_list()
+    a = (trained["out"] / "a" / "model.safetensors").read_bytes()
+    b = (trained["out"] / "b" / "model.safetensors").read_bytes()
+    assert a == b
+
+
+def test_other_seed_gives_another_curve(corpus, trained, tmp_path):
+    other = train_torch(
+        corpus["dirs"], trained["weights"], corpus["tokenizer"], str(tmp_path / "c"), {**TINY, "steps": 3}, seed=8
+    )
+    assert other["loss"].to_list() != trained["losses"]["loss"].to_list()[:3]
+
+
+def test_checkpoint_reloads_offline_and_generates(trained):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    ckpt = trained["ckpt"]
+    assert {"config.json", "model.safetensors", "tokenizer.json", "synthpedia_train.json"} <= {
+        p.name for p in ckpt.iterdir()
+    }
+    # nothing half-written left beside it
+    assert sorted(p.name for p in trained["out"].iterdir()) == ["a", "b"]
+
+    model = AutoModelForCausalLM.from_pretrained(ckpt, local_files_only=True)
+    tok = AutoTokenizer.from_pretrained(ckpt, local_files_only=True)
+    cfg = model.config
+    assert (cfg.num_hidden_layers, cfg.hidden_size, cfg.intermediate_size) == (2, 64, 172)
+    assert (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.max_position_embeddings) == (2, 1, 64)
+    assert cfg.tie_word_embeddings is False
+    assert cfg.rope_parameters["rope_theta"] == 50000.0
+    assert cfg.vocab_size == len(tok)
+    assert tok.eos_token == tok.bos_token == tok.pad_token == EOS_TOKEN
+    assert cfg.eos_token_id == tok.eos_token_id
+    assert not torch.equal(model.get_input_embeddings().weight, model.get_output_embeddings().weight)
+
+    enc = tok("Story: The cat", return_tensors="pt")
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=6, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert out.shape[1] > enc["input_ids"].shape[1]
+    assert isinstance(tok.decode(out[0], skip_special_tokens=True), str)
+
+    meta = json.loads((ckpt / "synthpedia_train.json").read_text())
+    assert meta["seed"] == 7 and meta["tokens"] == trained["losses"]["tokens"][-1]
+    assert meta["final_loss"] == pytest.approx(trained["losses"]["loss"][-1])
+
+
+def test_retraining_replaces_the_checkpoint(corpus, tmp_path):
+    out = tmp_path / "ckpt"
+    small = {**TINY, "steps": 2}
+    train_torch(corpus["dirs"], {"stories": 1, "textbooks": 1}, corpus["tokenizer"], str(out), small, seed=1)
+    first = (out / "model.safetensors").read_bytes()
+    train_torch(corpus["dirs"], {"stories": 1, "textbooks": 1}, corpus["tokenizer"], str(out), small, seed=2)
+    assert (out / "model.safetensors").read_bytes() != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_mixture_weights_decide_where_windows_come_from(corpus):
+    sampler = MixtureSampler(corpus["dirs"], {"stories": 1, "textbooks": 3}, seq_len=32, seed=0)
+    batch, sources = sampler.batch(4000)
+    assert batch.shape == (4000, 33)
+    share = sources.count("textbooks") / len(sources)
+    assert share == pytest.approx(0.75, abs=0.03)
+    # same seed, same draws
+    again = MixtureSampler(corpus["dirs"], {"stories": 1, "textbooks": 3}, seq_len=32, seed=0)
+    assert again.batch(50)[1] == sources[:50]
+    # a zero weight leaves the source out entirely
+    only = MixtureSampler(corpus["dirs"], {"stories": 0, "textbooks": 1}, seq_len=32, seed=0)
+    assert set(only.batch(200)[1]) == {"textbooks"}
+
+
+def test_bad_mixture_or_params_name_the_culprit(corpus, tmp_path):
+    with pytest.raises(InputError, match="textbooks"):
+        MixtureSampler(corpus["dirs"], {"stories": 1}, seq_len=32, seed=0)
+    with pytest.raises(InputError, match="fewer than seq_len"):
+        MixtureSampler(corpus["dirs"], {"stories": 1, "textbooks": 1}, seq_len=10**7, seed=0)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no .ds token files"):
+        MixtureSampler({"web": str(empty)}, {"web": 1}, seq_len=32, seed=0)
+    with pytest.raises(InputError, match="layerz"):
+        train_params({"layerz": 3})
+    with pytest.raises(InputError, match="heads"):
+        train_params({"hidden": 100, "heads": 3})
+
+
+def test_nanotron_yaml_matches_cosmo_1b(tmp_path):
+    data = {
+        "token_dirs": {"web": "/data/tokens/web", "stories": "/data/tokens/stories"},
+        "weights": {"web": 20.0, "stories": 5.1},
+        "tokenizer": "mistralai/Mistral-7B-v0.1",
+        "vocab_size": 32000,
+        "run": "cosmo-1b",
+    }
+    returned = nanotron_config(COSMO_1B, data, str(tmp_path))
+    written = yaml.safe_load((tmp_path / "nanotron.yaml").read_text())
+    assert written == returned
+
+    mc = written["model"]["model_config"]
+    assert mc["is_llama_config"] is True
+    assert (mc["num_hidden_layers"], mc["hidden_size"], mc["intermediate_size"]) == (24, 2048, 8192)
+    assert (mc["num_attention_heads"], mc["num_key_value_heads"]) == (16, 16)
+    assert (mc["vocab_size"], mc["max_position_embeddings"]) == (32000, 2048)
+    assert mc["tie_word_embeddings"] is False
+    assert (mc["bos_token_id"], mc["eos_token_id"]) == (1, 2)
+    assert written["model"]["dtype"] == "bfloat16"
+
+    opt = written["optimizer"]
+    assert opt["optimizer_factory"] == {
+        "name": "adamW",
+        "adam_beta1": 0.9,
+        "adam_beta2": 0.95,
+        "adam_eps": 1e-8,
+        "torch_adam_is_fused": True,
+    }
+    assert (opt["weight_decay"], opt["clip_grad"]) == (0.01, 1.0)
+    sched = opt["learning_rate_scheduler"]
+    assert (sched["learning_rate"], sched["min_decay_lr"], sched["lr_warmup_steps"]) == (3e-4, 3e-5, 2000)
+    assert (sched["lr_warmup_style"], sched["lr_decay_style"]) == ("linear", "cosine")
+
+    tokens = written["tokens"]
+    assert (tokens["sequence_length"], tokens["micro_batch_size"], tokens["train_steps"]) == (2048, 4, 140000)
+    assert tokens["batch_accumulation_per_replica"] == 1
+    assert written["parallelism"]["dp"] == 160
+    assert tokens_per_step(COSMO_1B) == 4 * 160 * 2048  # about 1.3M tokens per step
+
+    stage = written["data_stages"][0]
+    assert stage["start_training_step"] == 1
+    assert stage["data"]["dataset"] == {
+        "dataset_folder": ["/data/tokens/stories", "/data/tokens/web"],
+        "dataset_weights": [5.1, 20.0],
+    }
+    assert written["tokenizer"]["tokenizer_name_or_path"] == "mistralai/Mistral-7B-v0.1"
+
+
+def test_nanotron_yaml_reads_ids_from_a_local_tokenizer(corpus, tmp_path):
+    data = {"token_dirs": corpus["dirs"], "weights": {"stories": 1, "textbooks": 1}, "tokenizer": corpus["tokenizer"]}
+    cfg = nanotron_config(TINY, data, str(tmp_path))
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(corpus["tokenizer"])
+    mc = cfg["model"]["model_config"]
+    assert mc["vocab_size"] == tok.get_vocab_size()
+    assert mc["eos_token_id"] == mc["bos_token_id"] == tok.token_to_id(EOS_TOKEN)
+    with pytest.raises(InputError, match="vocab_size"):
+        nanotron_config(TINY, {**data, "tokenizer": "some/hub-name"}, str(tmp_path))

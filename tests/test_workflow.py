@@ -1,0 +1,110 @@
+"""Workflow tests: lint, format, dry runs, and a real run of the whole embedded default."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from conftest import ROOT
+
+BIN = Path(sys.executable).parent
+SNAKEMAKE = str(BIN / "snakemake")
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "rules", "scripts", "src", "templates", "resources", "schemas",
+                  "profiles", "report", "envs", "config")
+
+
+def snakemake(*args, cwd=ROOT, check=True):
+    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def jobs_planned(dry_run_output: str) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table of a dry run."""
+    counts, in_table = {}, False
+    for line in dry_run_output.splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+            continue
+        if in_table:
+            parts = line.split()
+            if not parts or parts[0] == "total":
+                break
+            if len(parts) == 2 and parts[1].isdigit():
+                counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A copy of the workflow, so runs never write into the checkout."""
+    dest = tmp_path_factory.mktemp("workflow")
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Lints for" not in proc.stdout + proc.stderr
+
+
+def test_snakefmt_check_passes():
+    proc = subprocess.run([str(BIN / "snakefmt"), "--check", "Snakefile", "rules"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dry_run_lists_every_stage():
+    counts = jobs_planned(snakemake("-n", "--forceall").stdout)
+    for rule in ("seeds", "prompts_openstax", "prompts_wikihow", "generate", "decontaminate", "dedup", "tokenizer",
+                 "tokenize", "train", "evaluate", "eval_table", "contamination_table", "generation_table"):
+        assert counts.get(rule, 0) >= 1, (rule, counts)
+    assert counts["generate"] == 3  # 2 OpenStax shards + 1 WikiHow shard, known before anything runs
+
+
+def test_bad_config_fails_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("generation:\n  sampling:\n    temperature: hot\n")
+    proc = snakemake("-n", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert "generation.sampling.temperature" in proc.stdout + proc.stderr
+
+
+@pytest.mark.e2e
+def test_default_chain_runs_end_to_end_and_reruns_only_stale_targets(workdir):
+    snakemake("--profile", "profiles/default", cwd=workdir)
+    tables = workdir / "results" / "tables"
+    contamination = pl.read_csv(tables / "contamination.csv")
+    assert {"group", "benchmark", "samples_removed", "unique_benchmark_items"} <= set(contamination.columns)
+    dedup = pl.read_csv(tables / "dedup.csv")
+    assert set(dedup["source"]) >= {"openstax", "wikihow"}
+    assert (dedup["documents_in"] == dedup["removed"] + dedup["kept"]).all()
+    evals = pl.read_csv(tables / "eval.csv")
+    assert evals.height > 0 and evals["value"].is_between(0, 1).all()
+    generation = pl.read_csv(tables / "generation.csv")
+    total = generation.filter(pl.col("source") == "TOTAL").row(0, named=True)
+    assert total["completions"] + total["failed"] == total["prompts"] == 24
+    assert (workdir / "results" / "checkpoints" / "tiny" / "config.json").exists()
+
+    # A second run has nothing to do.
+    again = snakemake("-n", "--profile", "profiles/default", cwd=workdir)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    # Editing one OpenStax template reruns OpenStax prompts and what follows, not WikiHow's.
+    template = workdir / "templates" / "openstax" / "textbook.j2"
+    template.write_text(template.read_text() + "\nBe concise.\n")
+    counts = jobs_planned(snakemake("-n", "--profile", "profiles/default", cwd=workdir).stdout)
+    assert counts.get("prompts_openstax") == 1
+    assert "prompts_wikihow" not in counts and "seeds" not in counts
+    assert counts.get("generate") == 2  # the two OpenStax shards only
+    assert counts.get("decontaminate") == 2
