@@ -124,9 +124,13 @@ class StraightDecontaminator:
 
 def make_docs(n_docs, items, seed, planted_rate):
     rng = random.Random(seed)
-    vocab = sorted({w for it in items for w in re.findall(r"[A-Za-z]+", it.text) if len(w) > 1})
-    weights = [1.0 / (rank + 10) for rank in range(len(vocab))]
-    rng.shuffle(vocab)
+    # the benchmark texts' own words, most frequent first, drawn with Zipf-like weights
+    counts = {}
+    for it in items:
+        for w in re.findall(r"[A-Za-z]+", it.text):
+            counts[w.lower()] = counts.get(w.lower(), 0) + 1
+    vocab = sorted(counts, key=lambda w: (-counts[w], w))
+    weights = [1.0 / (rank + 1) for rank in range(len(vocab))]
     long_items = [it for it in items if len(it.text.split()) >= 14]
     very_long = [it for it in items if len(it.text.split()) >= 30]
     flourishes = ["\u2019s", " \u2014 ", " caf\u00e9 ", " na\u00efve ", "\u201cquoted\u201d"]

@@ -96,6 +96,7 @@ def final_targets():
     targets = []
     if SOURCES:
         targets += [
+            "results/tables/prompt_mix.csv",
             "results/tables/generation.csv",
             "results/tables/contamination.csv",
             "results/tables/dedup.csv",

@@ -1,18 +1,6 @@
 from synthpedia.generate import generation_fingerprint, generation_gpus
 
 
-def generation_conda_env():
-    """vLLM has an env of its own (CUDA wheels); the CPU and client backends share one."""
-    if config["generation"]["backend"] == "vllm":
-        return "../envs/vllm.yaml"
-    return "../envs/generate.yaml"
-
-
-def generation_mem_mb():
-    """Host memory of one generation job: vLLM stages weights and its CUDA graphs in host memory."""
-    return 64000 if config["generation"]["backend"] == "vllm" else 4000
-
-
 rule generate:
     input:
         "results/prompts/{source}/{shard}.parquet",
@@ -25,10 +13,14 @@ rule generate:
     benchmark:
         "benchmarks/generate/{source}/{shard}.tsv"
     conda:
-        generation_conda_env()
+        # vLLM has an env of its own (CUDA wheels); the CPU and client backends share one.
+        "../envs/vllm.yaml"
+        if config["generation"]["backend"] == "vllm"
+        else "../envs/generate.yaml"
     threads: 2
     resources:
-        mem_mb=generation_mem_mb(),
+        # vLLM stages weights and CUDA graphs in host memory.
+        mem_mb=64000 if config["generation"]["backend"] == "vllm" else 4000,
         runtime=240,
         gpu=generation_gpus(config["generation"]),
     params:

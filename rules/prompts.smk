@@ -22,3 +22,28 @@ for source in GEN_SOURCES:
         localrule: True
         script:
             "../scripts/prompts.py"
+
+
+rule prompt_mix:
+    input:
+        [path for source in SOURCES for path in prompt_shards(source)],
+    output:
+        table=report(
+            "results/tables/prompt_mix.csv",
+            caption="../report/prompt_mix.rst",
+            category="Prompts",
+        ),
+        figure=report(
+            "results/figures/prompt_mix.png",
+            caption="../report/prompt_mix.rst",
+            category="Prompts",
+        ),
+    params:
+        config_hash=CONFIG_HASH,
+    log:
+        "logs/prompt_mix.log",
+    conda:
+        "../envs/report.yaml"
+    localrule: True
+    script:
+        "../scripts/prompt_mix.py"

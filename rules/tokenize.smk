@@ -22,6 +22,7 @@ rule tokenize:
         stats="results/tokens/{source}/stats.json",
     params:
         workdir="results/work/tokenize/{source}",
+        seed=config["seed"],
     log:
         "logs/tokenize/{source}.log",
     conda:

@@ -2,7 +2,7 @@ from synthpedia.logs import log_to
 
 log_to(snakemake.log[0])
 
-from synthpedia.curate import contamination_table_job  # noqa: E402
+from synthpedia.decontaminate import contamination_table_job  # noqa: E402
 
 contamination_table_job(
     list(snakemake.input),

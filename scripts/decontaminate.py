@@ -2,7 +2,7 @@ from synthpedia.logs import log_to
 
 log_to(snakemake.log[0])
 
-from synthpedia.curate import decontaminate_job  # noqa: E402
+from synthpedia.decontaminate import decontaminate_job  # noqa: E402
 
 decontaminate_job(
     snakemake.input.generations,

@@ -3,7 +3,7 @@ from synthpedia.logs import log_to
 if __name__ == "__main__":  # datatrove starts workers with forkserver: guard the entry point
     log_to(snakemake.log[0])
 
-    from synthpedia.curate import dedup_job
+    from synthpedia.dedup import dedup_job
 
     dedup_job(
         list(snakemake.input),

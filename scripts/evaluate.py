@@ -12,4 +12,5 @@ evaluate_checkpoint(
     max_samples=p.evaluation["max_samples"],
     batch_size=p.evaluation["batch_size"],
     seed=p.seed,
+    threads=snakemake.threads,
 )

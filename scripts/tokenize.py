@@ -3,7 +3,7 @@ from synthpedia.logs import log_to
 if __name__ == "__main__":  # datatrove starts workers with forkserver: guard the entry point
     log_to(snakemake.log[0])
 
-    from synthpedia.curate import tokenize_job
+    from synthpedia.tokens import tokenize_job
 
     tokenize_job(
         list(snakemake.input.shards),
@@ -11,4 +11,6 @@ if __name__ == "__main__":  # datatrove starts workers with forkserver: guard th
         snakemake.output.tokens,
         snakemake.output.stats,
         snakemake.params.workdir,
+        snakemake.wildcards.source,
+        snakemake.params.seed,
     )

@@ -2,6 +2,6 @@ from synthpedia.logs import log_to
 
 log_to(snakemake.log[0])
 
-from synthpedia.curate import tokenizer_job  # noqa: E402
+from synthpedia.tokens import tokenizer_job  # noqa: E402
 
 tokenizer_job(list(snakemake.input), snakemake.output[0], snakemake.params.tokenizer)

@@ -21,7 +21,7 @@ def check(config):
 
 def test_default_config_is_valid_and_defaults_are_filled(raw_config):
     config = check(raw_config)
-    assert config["dedup"]["hash_bits"] == 64
+    assert config["dedup"]["hash_bits"] == 32
     assert config["generation"]["stock_openers"]
     assert config["decontamination"]["benchmarks"] == sorted(raw_config["benchmarks"])
     assert config["evaluation"]["tasks"] == sorted(raw_config["benchmarks"])

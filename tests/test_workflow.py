@@ -69,7 +69,9 @@ def test_dry_run_lists_every_stage():
     for rule in ("seeds", "prompts_openstax", "prompts_wikihow", "generate", "decontaminate", "dedup", "tokenizer",
                  "tokenize", "train", "evaluate", "eval_table", "contamination_table", "generation_table"):
         assert counts.get(rule, 0) >= 1, (rule, counts)
-    assert counts["generate"] == 3  # 2 OpenStax shards + 1 WikiHow shard, known before anything runs
+    # One job per prompt shard, known from the config before anything runs
+    # (OpenStax has 2 shards; the Stanford outline step has its own job).
+    assert counts["generate"] == 9
 
 
 def test_bad_config_fails_before_any_job(tmp_path):
@@ -93,7 +95,11 @@ def test_default_chain_runs_end_to_end_and_reruns_only_stale_targets(workdir):
     assert evals.height > 0 and evals["value"].is_between(0, 1).all()
     generation = pl.read_csv(tables / "generation.csv")
     total = generation.filter(pl.col("source") == "TOTAL").row(0, named=True)
-    assert total["completions"] + total["failed"] == total["prompts"] == 24
+    prompts = pl.read_csv(tables / "prompt_mix.csv")
+    assert set(prompts["source"]) == {"openstax", "wikihow", "khanacademy", "stanford", "automathtext",
+                                      "ultrachat", "openhermes"}
+    outlines = generation.filter(pl.col("source") == "stanford_outline")["prompts"].sum()
+    assert total["completions"] + total["failed"] == total["prompts"] == prompts["prompts"].sum() + outlines
     assert (workdir / "results" / "checkpoints" / "tiny" / "config.json").exists()
 
     # A second run has nothing to do.

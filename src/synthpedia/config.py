@@ -14,6 +14,7 @@ import yaml
 from .errors import InputError
 from .prompts import source_styles
 from .seeds import seed_input_files, stanford_outline_spec
+from .train import train_params
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -92,6 +93,11 @@ def _check_cross_references(config: dict) -> None:
         for name in chosen:
             if name not in config["benchmarks"]:
                 raise InputError(f"config key '{key}': benchmark '{name}' is not defined under 'benchmarks'")
+    for name, run in config["train"]["runs"].items():
+        try:
+            train_params(run["params"])
+        except InputError as err:
+            raise InputError(f"config key 'train.runs.{name}.params': {err}") from err
     if config["train"]["runs"] and not config["sources"]:
         raise InputError("config key 'train.runs': training needs at least one source under 'sources'")
 

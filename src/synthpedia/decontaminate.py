@@ -31,6 +31,7 @@ cydifflib (a C++ port with identical matching blocks) when it is installed.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import unicodedata
@@ -41,9 +42,12 @@ import numpy as np
 import polars as pl
 
 import synthpedia
-from synthpedia.benchsets import BenchmarkItem
+from synthpedia.benchsets import BenchmarkItem, load_benchmark
 from synthpedia.errors import InputError
+from synthpedia.io import read_parquets, write_csv, write_parquet
 from synthpedia.tables import CONTAMINATION_HIT_COLUMNS, CONTAMINATION_TABLE_COLUMNS
+
+log = logging.getLogger(__name__)
 
 try:  # same algorithm and matching blocks as difflib, about 10-25x faster
     from cydifflib import SequenceMatcher
@@ -57,43 +61,36 @@ MIN_BLOCK = 5
 SEQUENCE_MATCHER = SequenceMatcher.__module__  # "cydifflib" or "difflib", for logs
 
 _WORD_RE = re.compile(r"\w+")
-_BATCH_CHARS = 1 << 20  # characters per vectorised batch: keeps the arrays cache-sized
+_BATCH_BYTES = 1 << 18  # bytes of text per vectorised batch: keeps the arrays cache-sized
+_PAD = 8  # separator bytes around a batch, so 8-byte loads at word edges stay in bounds
 
 _U64 = np.uint64
-_CHAR_BASE = 0x100000001B3  # odd: invertible modulo 2**64
-_WORD_BASE = 0x9E3779B97F4A7C15
+_WORD_BASE = 0x9E3779B97F4A7C15  # odd: invertible modulo 2**64
 _MIX1 = 0xBF58476D1CE4E5B9
 _MIX2 = 0x94D049BB133111EB
+_MIX3 = 0xD6E8FEB86659FD93
 
 
 # --- normalisation --------------------------------------------------------------------------
 
-_MARKS_RE: re.Pattern | None = None
+_COMBINING_MIN = 0x300  # no combining mark (category Mn) has a lower code point
 
 
-def _marks_re() -> re.Pattern:
-    """A character class of every Unicode combining mark (category Mn), built once."""
-    global _MARKS_RE
-    if _MARKS_RE is None:
-        ranges, start, prev = [], None, None
-        for cp in range(sys.maxunicode + 1):
-            if unicodedata.category(chr(cp)) == "Mn":
-                if start is None:
-                    start = cp
-                elif cp != prev + 1:
-                    ranges.append((start, prev))
-                    start = cp
-                prev = cp
-        ranges.append((start, prev))
-        _MARKS_RE = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in ranges) + "]+")
-    return _MARKS_RE
+def _high_code_points(text: str, minimum: int) -> list[int]:
+    """The distinct code points >= `minimum` in `text` (numpy: fast even for long texts)."""
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    return np.unique(codes[codes >= minimum]).tolist()
 
 
 def normalize(text: str) -> str:
-    """NFD, combining marks removed, lowercased (ASCII text only needs the lowercase)."""
+    """NFD, combining marks (category Mn) removed, lowercased: the original's normalisation."""
     if text.isascii():
         return text.lower()
-    return _marks_re().sub("", unicodedata.normalize("NFD", text)).lower()
+    text = unicodedata.normalize("NFD", text)
+    for cp in _high_code_points(text, _COMBINING_MIN):
+        if unicodedata.category(chr(cp)) == "Mn":
+            text = text.replace(chr(cp), "")
+    return text.lower()
 
 
 def word_tokens(text: str) -> list[str]:
@@ -101,7 +98,39 @@ def word_tokens(text: str) -> list[str]:
     return _WORD_RE.findall(normalize(text))
 
 
+_NON_WORD: dict[int, bool] = {}
+
+
+def _is_non_word(cp: int) -> bool:
+    found = _NON_WORD.get(cp)
+    if found is None:
+        found = _NON_WORD[cp] = _WORD_RE.match(chr(cp)) is None
+    return found
+
+
+def _hashable(text: str) -> str:
+    """`normalize(text)` with every non-ASCII non-word character replaced by a space.
+
+    The word tokens are unchanged, and what is left outside ASCII belongs to words,
+    so in UTF-8 every byte >= 0x80 is a word byte: tokenising the bytes needs only
+    a 256-entry table. Most generations (curly quotes, dashes) become pure ASCII.
+    """
+    if text.isascii():
+        return text.lower()
+    text = normalize(text)
+    if text.isascii():
+        return text
+    for cp in _high_code_points(text, 0x80):
+        if _is_non_word(cp):
+            text = text.replace(chr(cp), " ")
+    return text
+
+
 # --- vectorised hashing ---------------------------------------------------------------------
+
+_WORD_BYTE = np.array([bool(_WORD_RE.match(chr(c))) for c in range(128)] + [True] * 128, dtype=bool)
+# _LOW_BYTES[k]: mask of the k low bytes of a little-endian uint64
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=_U64)
 
 
 class _Powers:
@@ -121,110 +150,115 @@ class _Powers:
         return self.fwd[:n], self.bwd[:n]
 
 
-_CHAR_POWERS = _Powers(_CHAR_BASE)
 _WORD_POWERS = _Powers(_WORD_BASE)
-_WORD_LUT = np.array([bool(_WORD_RE.match(chr(c))) for c in range(256)], dtype=bool)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    """Spread the bits of polynomial hashes (splitmix64 finaliser), so the top bits index well."""
-    x = x ^ (x >> 30)
+    """Spread the bits of a hash (a multiply-xorshift finaliser)."""
+    x = x ^ (x >> 32)
     x *= _U64(_MIX1)
-    x ^= x >> 27
-    x *= _U64(_MIX2)
-    return x ^ (x >> 31)
+    return x ^ (x >> 29)
 
 
 @dataclass
 class _Batch:
-    """Normalised documents of one batch, joined by newlines, with their words and n-gram hashes."""
+    """Documents of one batch, normalised and UTF-8 encoded, with their words and n-gram hashes.
 
-    joined: str  # the normalised documents joined by "\n"
-    doc_start: np.ndarray  # char offset of each document in `joined` (plus the end)
-    word_start: np.ndarray  # char offsets of every word
+    `data` is 8 newlines + the documents joined by newlines + 8 newlines; word
+    offsets index it. `gram_hash[i]` is the hash of the n-gram starting at word i;
+    it means something only where `valid` (the n-gram lies inside one document).
+    """
+
+    data: bytes
+    word_start: np.ndarray
     word_end: np.ndarray
-    doc_first_word: np.ndarray  # index of each document's first word (plus the total)
-    gram_hash: np.ndarray  # hash of the n-gram starting at each word (valid ones only)
-    gram_pos: np.ndarray  # word index where each of those n-grams starts
+    doc_first_word: np.ndarray  # index of each document's first word, plus the word count
+    gram_hash: np.ndarray
+    valid: np.ndarray
 
     def doc_of_word(self, word: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.doc_first_word, word, side="right") - 1
 
     def words(self, first: int, count: int) -> tuple[str, ...]:
         s, e = self.word_start[first : first + count], self.word_end[first : first + count]
-        return tuple(self.joined[a:b] for a, b in zip(s.tolist(), e.tolist()))
+        data = self.data
+        return tuple(data[a:b].decode("utf-8") for a, b in zip(s.tolist(), e.tolist()))
 
     def doc_text(self, doc: int) -> str:
         """The document's words joined by single spaces (what SequenceMatcher compares)."""
-        a, b = self.doc_first_word[doc], self.doc_first_word[doc + 1]
-        return " ".join(self.words(a, b - a))
+        a, b = int(self.doc_first_word[doc]), int(self.doc_first_word[doc + 1])
+        if a == b:
+            return ""
+        text = self.data[self.word_start[a] : self.word_end[b - 1]].decode("utf-8")
+        return " ".join(_WORD_RE.findall(text))
+
+    def valid_grams(self) -> tuple[np.ndarray, np.ndarray]:
+        """(start word, hash) of every n-gram inside one document."""
+        pos = np.flatnonzero(self.valid)
+        return pos, self.gram_hash[pos]
 
 
 def _hash_batch(texts: Sequence[str], ngram: int) -> _Batch:
-    """Normalise, tokenise and hash a batch of raw texts (see the module docstring)."""
+    """Normalise, tokenise and hash a batch of raw texts.
+
+    Words are runs of word bytes in the UTF-8 of `_hashable` text. A word's hash
+    mixes its length, its first 8 bytes and its last 8 bytes, read as unaligned
+    little-endian uint64 (longer words that differ only in the middle collide,
+    which costs a rejected candidate, never a wrong answer). An n-gram's hash is a
+    polynomial of its word hashes, computed for every position at once from
+    prefix sums.
+    """
+    texts = [_hashable(t) for t in texts]
     joined = "\n".join(texts)
-    if joined.isascii():  # fast path: normalisation is lowercasing only
-        joined = joined.lower()
-        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-    else:
-        normed = [normalize(t) for t in texts]
-        joined = "\n".join(normed)
-        lengths = np.fromiter((len(t) for t in normed), dtype=np.int64, count=len(normed))
-    doc_start = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(lengths + 1, out=doc_start[1:])
-
     if joined.isascii():
-        codes = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-        is_word = _WORD_LUT[codes]
+        data = joined.encode("ascii")
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     else:
-        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-        is_word = _WORD_LUT[np.minimum(codes, 255)]
-        high = codes > 255
-        if high.any():
-            high_codes = codes[high]
-            uniq = np.unique(high_codes)
-            uniq_ok = np.array([bool(_WORD_RE.match(chr(c))) for c in uniq.tolist()], dtype=bool)
-            is_word[high] = uniq_ok[np.searchsorted(uniq, high_codes)]
+        data = joined.encode("utf-8")
+        lengths = np.fromiter(
+            (len(t) if t.isascii() else len(t.encode("utf-8")) for t in texts), dtype=np.int64, count=len(texts)
+        )
+    data = b"\n" * _PAD + data + b"\n" * _PAD
+    doc_start = np.empty(len(texts) + 1, dtype=np.int64)  # byte offset of each document
+    doc_start[0] = _PAD
+    np.cumsum(lengths + 1, out=doc_start[1:])
+    doc_start[1:] += _PAD
 
-    n_chars = len(codes)
-    edges = np.diff(is_word.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    word_start = np.flatnonzero(edges == 1)
-    word_end = np.flatnonzero(edges == -1)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    # data starts and ends with separators, so word edges pair up as (start, end)
+    edges = np.flatnonzero(np.diff(np.take(_WORD_BYTE, raw).view(np.int8))) + 1
+    word_start, word_end = edges[0::2], edges[1::2]
     doc_first_word = np.searchsorted(word_start, doc_start)
 
-    # word hash = sum(code[s + k] * B**k): prefix sums of code * B**i, shifted back by B**-s
-    fwd, bwd = _CHAR_POWERS.get(n_chars + 1)
-    prefix = np.empty(n_chars + 1, dtype=_U64)
-    prefix[0] = 0
-    np.cumsum(codes * fwd[:n_chars], out=prefix[1:])
-    word_hash = _mix((prefix[word_end] - prefix[word_start]) * bwd[word_start])
+    # unaligned 8-byte loads: windows[i] = data[i:i+8] as a little-endian uint64
+    windows = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
+    length = word_end - word_start
+    head = np.take(windows, word_start) & np.take(_LOW_BYTES, np.minimum(length, 8))
+    tail = np.where(length > 8, np.take(windows, word_end - 8), _U64(0))
+    word_hash = _mix((head * _U64(_MIX2)) ^ (tail * _U64(_MIX3)) ^ length.astype(_U64))
 
-    # n-gram hash: the same polynomial trick over word hashes
+    # n-gram hash = sum(word_hash[i + k] * B**k): prefix sums shifted back by B**-i
     n_words = len(word_hash)
-    n_grams = n_words - ngram + 1
-    if n_grams <= 0:
-        empty = np.zeros(0, dtype=_U64)
-        return _Batch(joined, doc_start, word_start, word_end, doc_first_word, empty, np.zeros(0, np.int64))
-    wfwd, wbwd = _WORD_POWERS.get(n_words + 1)
-    wprefix = np.empty(n_words + 1, dtype=_U64)
-    wprefix[0] = 0
-    np.cumsum(word_hash * wfwd[:n_words], out=wprefix[1:])
-    gram_hash = (wprefix[ngram:] - wprefix[:n_grams]) * wbwd[:n_grams]
-    # an n-gram must not span two documents
-    word_doc = np.searchsorted(doc_first_word, np.arange(n_words), side="right")
-    valid = word_doc[:n_grams] == word_doc[ngram - 1 :]
-    gram_pos = np.flatnonzero(valid)
-    return _Batch(
-        joined, doc_start, word_start, word_end, doc_first_word, _mix(gram_hash[gram_pos]), gram_pos
-    )
+    n_grams = max(n_words - ngram + 1, 0)
+    fwd, bwd = _WORD_POWERS.get(n_words + 1)
+    prefix = np.empty(n_words + 1, dtype=_U64)
+    prefix[0] = 0
+    np.cumsum(word_hash * fwd[:n_words], out=prefix[1:])
+    gram_hash = _mix((prefix[ngram:] - prefix[:n_grams]) * bwd[:n_grams])
+    # an n-gram must not span two documents: clear the n-1 starts before each document's start
+    valid = np.ones(n_grams, dtype=bool)
+    if n_grams and len(texts) > 1:
+        cut = (doc_first_word[1:-1, None] - np.arange(1, ngram)[None, :]).ravel()
+        valid[cut[(cut >= 0) & (cut < n_grams)]] = False
+    return _Batch(data, word_start, word_end, doc_first_word, gram_hash, valid)
 
 
-def _batches(texts: Sequence[str], max_chars: int = _BATCH_CHARS) -> Iterable[tuple[int, int]]:
-    """(start, stop) ranges of `texts` holding about `max_chars` characters each."""
+def _batches(texts: Sequence[str], max_size: int = _BATCH_BYTES) -> Iterable[tuple[int, int]]:
+    """(start, stop) ranges of `texts` holding about `max_size` characters each."""
     start, size = 0, 0
     for k, t in enumerate(texts):
         size += len(t) + 1
-        if size >= max_chars:
+        if size >= max_size:
             yield start, k + 1
             start, size = k + 1, 0
     if start < len(texts):
@@ -271,7 +305,8 @@ class DecontaminationIndex:
     def maybe_contains(self, hashes: np.ndarray) -> np.ndarray:
         """Bitmap test: False means certainly not a benchmark n-gram."""
         top = hashes >> _U64(64 - self.bitmap_bits)
-        return ((self.bitmap[top >> _U64(3)] >> (top & _U64(7)).astype(np.uint8)) & 1).astype(bool)
+        byte = np.take(self.bitmap, top >> _U64(3))
+        return (byte >> (top & _U64(7)).astype(np.uint8)) & np.uint8(1) != 0
 
 
 def build_index(items: Sequence[BenchmarkItem], ngram: int = NGRAM) -> DecontaminationIndex:
@@ -288,8 +323,9 @@ def build_index(items: Sequence[BenchmarkItem], ngram: int = NGRAM) -> Decontami
     all_hashes, all_owners = [], []
     for lo, hi in _batches(texts):
         batch = _hash_batch(texts[lo:hi], ngram)
-        all_hashes.append(batch.gram_hash)
-        all_owners.append(batch.doc_of_word(batch.gram_pos).astype(np.int32) + lo)
+        pos, hashes = batch.valid_grams()
+        all_hashes.append(hashes)
+        all_owners.append(batch.doc_of_word(pos).astype(np.int32) + lo)
     hashes = np.concatenate(all_hashes) if all_hashes else np.zeros(0, dtype=_U64)
     owners = np.concatenate(all_owners) if all_owners else np.zeros(0, dtype=np.int32)
     order = np.lexsort((owners, hashes))
@@ -330,6 +366,7 @@ def candidate_pairs(texts: Sequence[str], index: DecontaminationIndex) -> Iterab
         if not len(batch.gram_hash) or not len(index.hashes):
             continue
         maybe = np.flatnonzero(index.maybe_contains(batch.gram_hash))
+        maybe = maybe[batch.valid[maybe]]
         if not len(maybe):
             continue
         hashes = batch.gram_hash[maybe]
@@ -338,7 +375,7 @@ def candidate_pairs(texts: Sequence[str], index: DecontaminationIndex) -> Iterab
         found = right > left
         if not found.any():
             continue
-        positions = batch.gram_pos[maybe[found]]
+        positions = maybe[found]
         left, right = left[found], right[found]
         # expand each hit into one (position, item) pair per item holding that hash
         counts = right - left
@@ -451,3 +488,20 @@ def contamination_table(
         "version": pl.String,
     }
     return pl.DataFrame(rows, schema=schema).select(CONTAMINATION_TABLE_COLUMNS)
+
+def decontaminate_job(
+    generations_path: str, clean_path: str, removed_path: str, params: dict, benchmarks: dict[str, dict]
+) -> None:
+    """Drop generations that match a benchmark item (the original's 10-gram + SequenceMatcher rule)."""
+    items = [item for name, spec in sorted(benchmarks.items()) for item in load_benchmark({"name": name, **spec})]
+    index = build_index(items, ngram=params["ngram"])
+    df = pl.read_parquet(generations_path)
+    clean, hits = decontaminate_shard(df, index, threshold=params["threshold"], min_block=params["min_block"])
+    log.info("%d generations, %d removed, %d benchmark items indexed", df.height, df.height - clean.height, len(items))
+    write_parquet(clean, clean_path)
+    write_parquet(hits, removed_path)
+
+
+def contamination_table_job(removed_paths: Sequence[str], out_csv: str, params: dict, config_hash: str) -> None:
+    hits = read_parquets(removed_paths)
+    write_csv(contamination_table(hits, params["groups"], list(params["benchmarks"]), config_hash), out_csv)

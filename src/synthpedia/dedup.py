@@ -20,6 +20,7 @@ they are never treated as duplicates (datatrove's behaviour).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import struct
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from typing import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,8 @@ from synthpedia import __version__
 from synthpedia.errors import InputError
 from synthpedia.io import write_csv, write_parquet
 from synthpedia.tables import DEDUP_TABLE_COLUMNS
+
+log = logging.getLogger(__name__)
 
 # Config keys under `dedup:` and their defaults. Defaults follow Cosmopedia's run
 # (reference.md): 5-grams, 14 bands x 8 hashes (Jaccard threshold ~0.72),
@@ -427,6 +431,23 @@ def dedup_shards(
 def _main(argv: list[str]) -> None:
     spec = json.loads(Path(argv[0]).read_text())
     _run_minhash_stages(spec["run_dir"], spec["params"], spec["tasks"])
+
+
+def dedup_job(
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    table_path: str,
+    removed_path: str,
+    params: dict,
+    workdir: str,
+    config_hash: str,
+    workers: int = 1,
+) -> None:
+    """MinHash near-duplicate removal across all sources (datatrove)."""
+    table = dedup_shards(list(inputs), list(outputs), {**params, "workers": workers}, workdir, config_hash,
+                         removed_path=removed_path)
+    log.info("dedup:\n%s", table)
+    write_csv(table, table_path)
 
 
 if __name__ == "__main__":

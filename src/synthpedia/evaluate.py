@@ -11,15 +11,14 @@ backend). Metrics, one value per task:
 
 - ``acc``: the choice with the highest summed log-probability is the gold one.
 - ``acc_norm``: the same after dividing by the choice's length in characters
-  (lighteval's ``LogProbCharNorm``, the length-normalised accuracy of the
-  Open LLM Leaderboard and of the cosmo-1b evaluation).
+  (lighteval's ``LogProbCharNorm``, its usual length-normalised accuracy).
 - ``acc_norm_token``: divided by the choice's own number of tokens; lighteval's
   ``LogProbTokenNorm`` divides by the choice's tokens padded with -1 to the
   longest choice (transformers backend), which makes it equal to ``acc``, so
   the padding is dropped first.
 
-Three narrow adjustments make lighteval 0.13 usable offline; each lives in
-:func:`_lighteval_offline` and is undone on exit:
+What it takes to run lighteval 0.13 offline and right, all undone on exit of
+:func:`_lighteval_offline` unless said otherwise:
 
 1. ``Registry.load_all_task_configs`` imports every built-in task module before
    adding custom ones, with no switch to skip them (one downloads a file at
@@ -29,17 +28,17 @@ Three narrow adjustments make lighteval 0.13 usable offline; each lives in
    refuses ("Strings must be encoded before hashing"): the logger's module gets
    an ``xxh64`` that encodes str as UTF-8 first (what xxhash < 4.1 did).
 3. The hub is switched off (``HF_HUB_OFFLINE``; the model "sha" lookup then
-   fails quietly, as lighteval intends).
-
-Two more fixes are not patches: the transformers model's accelerator is
-dropped before the (single-process) run, because its gather path cuts the
-per-choice token lists (``[:num_choices][:len_choice]``) and token-normalised
-scores then fail or use the wrong lengths; and ``acc_norm_token`` drops the
--1 padding itself (see above).
-
-lighteval's per-sample result cache is keyed by the model *config* (path,
-dtype, batch size...), not the weights, so a retrained checkpoint at the same
-path would get stale scores: every run gets a fresh, temporary cache folder.
+   fails quietly, as lighteval intends); the ``datasets`` cache of the task
+   folders goes to the run's temporary folder; autograd, which lighteval's
+   transformers backend switches off process-wide at import, is switched back.
+4. lighteval's per-sample result cache is keyed by the model *config* (path,
+   dtype, batch size...), not the weights, so a retrained checkpoint at the
+   same path would get stale scores: every run gets a fresh, temporary cache.
+5. The transformers model's accelerator is dropped before the single-process
+   run: its gather path slices the per-choice token lists with
+   ``[:num_choices][:len_choice]`` (the first axis twice), losing choices when
+   they are shorter in tokens than their count (ARC's " 5"), and
+   token-normalised scores then fail.
 """
 
 from __future__ import annotations
@@ -106,11 +105,7 @@ def read_task_file(path: str | os.PathLike) -> list[dict]:
             if not isinstance(row["query"], str) or not row["query"].strip():
                 raise InputError(f"eval: {where} (id {item}): query must be a non-empty string")
             choices = row["choices"]
-            if (
-                not isinstance(choices, list)
-                or len(choices) < 2
-                or not all(isinstance(c, str) and c for c in choices)
-            ):
+            if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) and c for c in choices):
                 raise InputError(f"eval: {where} (id {item}): choices must be a list of >= 2 non-empty strings")
             gold = row["gold"]
             if not isinstance(gold, int) or isinstance(gold, bool) or not 0 <= gold < len(choices):
@@ -137,9 +132,7 @@ def chance_level(rows: list[dict]) -> float:
 def checkpoint_digest(checkpoint: str | os.PathLike) -> str:
     """sha256 (16 hex) over the checkpoint's weight and config files: what the scores belong to."""
     root = Path(checkpoint)
-    files = sorted(
-        p for p in root.iterdir() if p.is_file() and (p.suffix in {".safetensors", ".bin", ".json"})
-    )
+    files = sorted(p for p in root.iterdir() if p.is_file() and (p.suffix in {".safetensors", ".bin", ".json"}))
     if not any(p.suffix in {".safetensors", ".bin"} for p in files):
         raise InputError(f"eval: no model weights (*.safetensors / *.bin) in checkpoint {root}")
     h = hashlib.sha256()
@@ -169,7 +162,6 @@ def multiple_choice_doc(line: dict, task_name: str):
 
 def _metrics() -> list:
     """lighteval metric objects for EVAL_METRICS (built lazily: importing lighteval takes seconds)."""
-    import numpy as np
     from lighteval.metrics.metrics_sample import LoglikelihoodAcc
     from lighteval.metrics.normalizations import LogProbCharNorm, LogProbTokenNorm
     from lighteval.metrics.utils.metric_utils import SampleLevelMetric
@@ -299,12 +291,15 @@ def evaluate_checkpoint(
     max_samples: int | None = DEFAULT_EVAL_PARAMS["max_samples"],
     batch_size: int = DEFAULT_EVAL_PARAMS["batch_size"],
     seed: int = DEFAULT_EVAL_PARAMS["seed"],
+    threads: int | None = None,
 ) -> dict:
     """Evaluate a local HF checkpoint on local multiple-choice tasks with lighteval, offline.
 
     In: `checkpoint` folder (config.json, weights, tokenizer), `tasks`
     {name: jsonl path}, at most `max_samples` items per task (drawn with `seed`;
-    None = all), `batch_size` (lighteval's: choices x items per forward pass).
+    None = all), `batch_size` (lighteval's: choices x items per forward pass;
+    items per pass = batch_size / choices rounded to a multiple of 8, at least 1),
+    `threads` (torch CPU threads, e.g. the rule's; None keeps torch's default).
     Out: `out_json` (written atomically) and the same dict: checkpoint digest,
     lighteval version, and per task its metrics {name: {value, stderr}}, item
     count, chance level and per-item log-likelihoods and predictions.
@@ -321,7 +316,22 @@ def evaluate_checkpoint(
         raise InputError(f"eval: batch_size must be >= 1, got {batch_size}")
     digest = checkpoint_digest(ckpt)
     start = time.perf_counter()
+    import torch
 
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        results = _run_lighteval(ckpt, tasks, max_samples, batch_size, seed)
+    finally:
+        torch.set_num_threads(previous_threads)
+    results.update(checkpoint_digest=digest, seconds=time.perf_counter() - start)
+    write_json(results, out_json)
+    return results
+
+
+def _run_lighteval(ckpt: Path, tasks: dict, max_samples, batch_size: int, seed: int) -> dict:
+    """The lighteval run proper (see :func:`evaluate_checkpoint`); returns the results dict."""
     with tempfile.TemporaryDirectory(prefix="synthpedia-eval-") as work:
         work = Path(work)
         selected = _write_task_folders(tasks, work / "data", max_samples, seed)
@@ -365,13 +375,11 @@ def evaluate_checkpoint(
 
     results = {
         "checkpoint": str(ckpt),
-        "checkpoint_digest": digest,
         "lighteval_version": lighteval_version,
         "synthpedia_version": __version__,
         "seed": seed,
         "max_samples": max_samples,
         "batch_size": batch_size,
-        "seconds": time.perf_counter() - start,
         "tasks": {},
     }
     for name, rows in selected.items():
@@ -399,12 +407,10 @@ def evaluate_checkpoint(
             "chance": chance_level(rows),
             "source": str(tasks[name]),
             "metrics": {
-                m: {"value": _finite(scores.get(m)), "stderr": _finite(scores.get(f"{m}_stderr"))}
-                for m in EVAL_METRICS
+                m: {"value": _finite(scores.get(m)), "stderr": _finite(scores.get(f"{m}_stderr"))} for m in EVAL_METRICS
             },
             "items": items,
         }
-    write_json(results, out_json)
     return results
 
 
@@ -457,3 +463,11 @@ def eval_table(results: dict, config_hash: str) -> pl.DataFrame:
     }
     assert tuple(schema) == EVAL_TABLE_COLUMNS
     return pl.DataFrame(rows, schema=schema)
+
+
+def eval_table_job(result_paths: dict, out_csv: str, config_hash: str) -> None:
+    """The eval_table rule: {run: results JSON} -> results/tables/eval.csv."""
+    from synthpedia.io import write_csv
+
+    results = {run: json.loads(Path(path).read_text()) for run, path in result_paths.items()}
+    write_csv(eval_table(results, config_hash), out_csv)

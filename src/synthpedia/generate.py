@@ -571,17 +571,24 @@ class GenerationLedger:
         found: dict[str, dict] = {}
         if not self.path.exists():
             return found
-        with open(self.path, encoding="utf-8") as fh:
-            for line in fh:
+        with open(self.path, encoding="utf-8", errors="replace") as fh:
+            for number, line in enumerate(fh, 1):
                 if not line.endswith("\n"):
                     break  # torn write: the request will be sent again
-                record = json.loads(line)
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:  # a torn write that a resumed job closed with a newline
+                    log.warning("%s:%d: torn record skipped (its request is sent again)", self.path, number)
+                    continue
                 found.setdefault(record["key"], record)
         return found
 
     def append(self, completion: Completion) -> None:
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            size = os.fstat(self._fd).st_size
+            if size and os.pread(self._fd, 1, size - 1) != b"\n":
+                os.write(self._fd, b"\n")  # end a torn last record, so the next one stands on its own line
         os.write(self._fd, (json.dumps(asdict(completion), ensure_ascii=False) + "\n").encode("utf-8"))
         now = time.monotonic()
         if now - self._synced >= self.sync_seconds:

@@ -10,11 +10,12 @@ every document. One folder per source lets the training stage weight sources
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 import polars as pl
@@ -24,7 +25,9 @@ from datatrove.pipeline.tokens import DocumentTokenizer, DocumentTokenizerMerger
 from synthpedia import __version__
 from synthpedia.dedup import ScratchDocumentReader
 from synthpedia.errors import InputError
-from synthpedia.io import atomic_path, write_json
+from synthpedia.io import atomic_path, read_parquets, write_json
+
+log = logging.getLogger(__name__)
 
 # Document separator, also the model's eos: appended after every document.
 EOS_TOKEN = "<|endoftext|>"
@@ -259,3 +262,17 @@ def read_token_documents(folder: str | os.PathLike, tokenizer_json: str | os.Pat
             texts.append(tokenizer.decode(ids[:-1], skip_special_tokens=False))
             start = end
     return texts
+
+def tokenizer_job(dataset_paths: Sequence[str], out_path: str, params: dict) -> None:
+    """Train the byte-level BPE on the whole dataset (no hub download)."""
+    texts = read_parquets(dataset_paths)
+    corpus = texts.sort("prompt_id")["text"].to_list() if texts.height else []
+    train_tokenizer(corpus, params["vocab_size"], out_path, min_frequency=params["min_frequency"])
+
+
+def tokenize_job(
+    dataset_paths: Sequence[str], tokenizer_path: str, out_dir: str, stats_path: str, workdir: str, source: str, seed: int
+) -> None:
+    """One source's dataset shards -> one folder of datatrove/nanotron token files."""
+    tokenize_shards(list(dataset_paths), out_dir, tokenizer_path, workdir, source=source, seed=seed,
+                    stats_path=stats_path)

@@ -11,6 +11,7 @@ Two backends share one set of parameters (``DEFAULT_TRAIN_PARAMS``):
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -28,6 +29,8 @@ from synthpedia.io import atomic_path, stable_hash, write_json
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+log = logging.getLogger(__name__)
 
 EOS_TOKEN = "<|endoftext|>"
 
@@ -150,9 +153,7 @@ class MixtureSampler:
                 str(folder), seq_len=seq_len, token_size=_token_size(folder), recursive=True, shuffle=False
             )
             if len(ds) == 0:
-                raise InputError(
-                    f"train: source {source}: fewer than seq_len+1={seq_len + 1} tokens in {folder}"
-                )
+                raise InputError(f"train: source {source}: fewer than seq_len+1={seq_len + 1} tokens in {folder}")
             self.datasets.append(ds)
         self.rng = np.random.default_rng(seed)
 
@@ -317,9 +318,7 @@ def _train_loop(params, tokenizer, token_dirs, weights, tokenizer_json, out_dir,
             inputs, labels = batch[:, :-1], batch[:, 1:]
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 logits = model(input_ids=inputs).logits
-            loss = torch.nn.functional.cross_entropy(
-                logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1)
-            )
+            loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1))
             (loss / params["grad_accum"]).backward()
             step_loss += loss.item() / params["grad_accum"]
             tokens += tokens_per_micro
@@ -329,6 +328,10 @@ def _train_loop(params, tokenizer, token_dirs, weights, tokenizer_json, out_dir,
             torch.nn.utils.clip_grad_norm_(model.parameters(), params["grad_clip"])
         optimizer.step()
         rows.append((step + 1, step_loss, lr, tokens, time.perf_counter() - start))
+        if (step + 1) % 10 == 0 or step + 1 == params["steps"]:
+            elapsed = rows[-1][4]
+            log.info("step %d/%d loss %.4f lr %.2e %.0f tokens/s", step + 1, params["steps"], step_loss, lr,
+                     tokens / max(elapsed, 1e-9))
 
     losses = pl.DataFrame(rows, schema=list(LOSS_TABLE_COLUMNS), orient="row")
     seconds = rows[-1][4]
@@ -391,9 +394,10 @@ def nanotron_config(params: dict | None, data: dict, out_dir: str) -> dict:
     missing = [s for s in sources if s not in data["weights"]]
     if missing:
         raise InputError(f"nanotron config: no mixture weight for source(s) {missing}")
-    ids = {**_local_tokenizer_ids(str(data["tokenizer"])), **{
-        k: data[k] for k in ("vocab_size", "bos_token_id", "eos_token_id") if data.get(k) is not None
-    }}
+    ids = {
+        **_local_tokenizer_ids(str(data["tokenizer"])),
+        **{k: data[k] for k in ("vocab_size", "bos_token_id", "eos_token_id") if data.get(k) is not None},
+    }
     if not ids.get("vocab_size"):
         raise InputError(f"nanotron config: data.vocab_size missing (tokenizer {data['tokenizer']!r} is not local)")
     out_dir = Path(out_dir)
@@ -529,3 +533,30 @@ __all__ = [
     "train_params",
     "train_torch",
 ]
+
+
+def train_job(
+    token_dirs: dict,
+    mixture: dict,
+    tokenizer_json: str,
+    checkpoint_dir: str,
+    loss_csv: str,
+    run: dict,
+    seed: int,
+    threads: int | None = None,
+) -> pl.DataFrame:
+    """The train rule: one run of config `train.runs.<run>` -> checkpoint folder + loss table.
+
+    Sources absent from `mixture` weigh 1.0.
+    """
+    from synthpedia.io import write_csv
+
+    if run["backend"] != "torch":
+        raise InputError(f"config key 'train.runs': backend {run['backend']!r} cannot run in this job (torch only)")
+    weights = {source: float(mixture.get(source, 1.0)) for source in token_dirs}
+    params = {**run.get("params", {})}
+    if threads is not None and params.get("threads") is None:
+        params["threads"] = threads
+    loss = train_torch(token_dirs, weights, tokenizer_json, checkpoint_dir, params, seed)
+    write_csv(loss, loss_csv)
+    return loss

@@ -237,7 +237,8 @@ def extract_web(
             try:
                 text = html_to_text(html, extractor)
             except Exception as err:  # a parser failure on one page names it; it does not hide
-                raise InputError(f"web: {path}: record {record_id or '(html file)'} ({url}): cannot extract: {err}") from err
+                where = f"record {record_id}" if record_id else "html file"
+                raise InputError(f"web: {path}: {where} ({url}): cannot extract: {err}") from err
             if len(text) < min_chars:
                 short += 1
                 continue
@@ -363,7 +364,7 @@ def quality_filter(df: pl.DataFrame, params: Mapping | None = None) -> tuple[pl.
             }
             for name, c in counts.items()
         ],
-        schema={"filter": pl.String, "documents_in": pl.Int64, "dropped": pl.Int64, "kept": pl.Int64, "reasons": pl.String},
+        schema={c: pl.Int64 for c in FILTER_STATS_COLUMNS} | {"filter": pl.String, "reasons": pl.String},
     )
     kept_df = pl.DataFrame(kept, schema=df.schema) if kept else df.clear()
     log.info("quality filters kept %d of %d documents", kept_df.height, df.height)
@@ -434,6 +435,7 @@ def cluster(embeddings: np.ndarray, params: Mapping, seed: int) -> tuple[np.ndar
             n_components=dims,
             metric="cosine",
             random_state=seed,
+            n_jobs=1,  # random_state makes UMAP single-threaded anyway; saying so silences its warning
             init="spectral" if n > dims + 2 else "random",
         )
         return reducer.fit_transform(embeddings)
@@ -517,12 +519,13 @@ def label_prompts(
 
 _MARKUP = re.compile(r"[*_`#>]+")
 _SCALE = re.compile(r"\(?\s*(?:on a scale\s*(?:of|from)\s*)?\b1\s*(?:-|–|to)\s*10\b\s*\)?", re.IGNORECASE)
-_TOPIC = re.compile(r"\btopic\b\s*(?:name)?\s*[:=\-–—]+\s*(.+)", re.IGNORECASE)
+# Small models often say "Title:" or "Subject:" for the topic line.
+_TOPIC = re.compile(r"\b(?:topic|title|subject|theme)\b\s*(?:name)?\s*[:=\-–—]+\s*(.+)", re.IGNORECASE)
 _SCORE = re.compile(
     r"\b(educational\s*(?:value|score)?|score|rating)\b[^0-9\n]{0,25}?(\d{1,2}(?:[.,]\d+)?)(?!\d)",
     re.IGNORECASE,
 )
-_PLACEHOLDER = re.compile(r"^[<\[(].*[>\])]$|^(?:a few words|topic|n/?a|none|unknown)$", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"^[<\[(].*[>\])]$|^(?:a few words|topic|title|n/?a|none|unknown)$", re.IGNORECASE)
 
 
 def parse_label(text: str | None) -> tuple[str, int] | None:
@@ -798,3 +801,131 @@ def load_web_seeds(path: str | os.PathLike) -> pl.DataFrame:
     if bad or df["style"].null_count():
         raise InputError(f"seeds/web: {path}: unknown styles {bad or ['null']} (known: {TOPIC_STYLES})")
     return df.select(WEB_SEED_COLUMNS)
+
+
+# --------------------------------------------------------------------------- rule entry points
+# One per workflow step: read parquet inputs, call the functions above, write outputs atomically.
+
+
+def extract_job(spec: dict, out_docs: str) -> None:
+    """Rule web_extract: sources.web inputs -> results/web/documents.parquet."""
+    from .io import write_parquet
+
+    write_parquet(extract_web(spec["inputs"], spec["extractor"], spec["min_chars"]), out_docs)
+
+
+def filter_job(docs_path: str, spec: dict, out_docs: str, out_stats_csv: str) -> None:
+    """Rule web_filter: documents -> results/web/filtered.parquet + results/tables/web_filters.csv."""
+    from .io import write_csv, write_parquet
+
+    kept, stats = quality_filter(pl.read_parquet(docs_path), spec["filters"])
+    write_parquet(kept, out_docs)
+    write_csv(stats, out_stats_csv)
+
+
+def embed_job(docs_path: str, spec: dict, out_embeddings: str, threads: int | None = None) -> None:
+    """Rule web_embed: filtered documents -> results/web/embeddings.parquet (doc_id, embedding).
+
+    `threads` (the rule's threads) caps torch's CPU threads: on shared cores more threads than
+    free cores halves throughput."""
+    import time
+
+    from .io import write_parquet
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    docs = pl.read_parquet(docs_path)
+    start = time.perf_counter()
+    vectors = embed(docs["text"].to_list(), spec["embedding_batch_size"])
+    wall = time.perf_counter() - start
+    log.info("embedded %d documents in %.1f s (%.0f docs/s)", docs.height, wall, docs.height / max(wall, 1e-9))
+    write_parquet(embeddings_frame(docs["doc_id"].to_list(), vectors), out_embeddings)
+
+
+def cluster_job(embeddings_path: str, spec: dict, seed: int, out_clusters: str, out_centroids: str) -> None:
+    """Rule web_cluster: embeddings -> results/web/clusters.parquet + results/web/centroids.parquet."""
+    from .io import write_parquet
+
+    table = pl.read_parquet(embeddings_path)
+    labels, coords2d, centroids = cluster(embeddings_array(table), spec["clustering"], seed)
+    log.info("%d clusters, %d noise documents", len(centroids), int((labels == NOISE).sum()))
+    write_parquet(clusters_frame(table["doc_id"].to_list(), labels, coords2d), out_clusters)
+    write_parquet(centroids_frame(centroids), out_centroids)
+
+
+def label_prompts_job(docs_path: str, clusters_path: str, spec: dict, seed: int, out_prompts: str) -> None:
+    """Rule web_label_prompts: filtered documents + clusters -> results/web/label_prompts.parquet."""
+    from .io import write_parquet
+
+    docs = pl.read_parquet(docs_path)
+    labels = _labels_for(docs, pl.read_parquet(clusters_path))
+    opts = spec["labelling"]
+    write_parquet(label_prompts(docs, labels, seed, opts["samples"], opts["chars"]), out_prompts)
+
+
+def label_job(
+    prompts_path: str, spec: dict, generation: dict, seed: int, out_labels: str, ledger_path: str, threads: int = 1
+) -> None:
+    """Rule web_label: label prompts -> results/web/labels.parquet, through the configured backend
+    (max_tokens from sources.web.labelling), resumable through a ledger."""
+    from .generate import GenerationLedger, make_backend
+    from .io import write_parquet
+
+    gen = {**generation, "sampling": {**generation["sampling"], "max_tokens": spec["labelling"]["max_tokens"]}}
+    backend = make_backend(gen, threads=threads)
+    try:
+        labels = label_clusters(
+            pl.read_parquet(prompts_path), backend, seed, spec["labelling"]["retries"], GenerationLedger(ledger_path)
+        )
+    finally:
+        backend.close()
+    write_parquet(labels, out_labels)
+
+
+def topics_job(labels_path: str, clusters_path: str, spec: dict, seed: int, out_csv: str, out_png: str) -> None:
+    """Rule web_topics: labels + clusters -> results/tables/web_topics.csv + the cluster map PNG."""
+    from .io import write_csv
+
+    clusters = pl.read_parquet(clusters_path)
+    table = topic_table(
+        pl.read_parquet(labels_path),
+        cluster_sizes(clusters["cluster"].to_numpy()),
+        spec["remove_topics"],
+        spec["score_floor"],
+        spec["style_map"],
+        seed,
+    )
+    write_csv(table, out_csv)
+    cluster_map(clusters.select("x", "y").to_numpy(), clusters["cluster"].to_numpy(), table, out_png)
+
+
+def assign_job(
+    docs_path: str, embeddings_path: str, centroids_path: str, topics_csv: str, spec: dict, out_seeds: str
+) -> None:
+    """Rule web_assign: documents (+ their embeddings) -> results/web/assigned.parquet (web seed rows).
+
+    `docs_path` may hold documents never clustered (embedded by the same model):
+    they go to the existing clusters."""
+    from .io import write_parquet
+
+    docs = pl.read_parquet(docs_path)
+    emb = pl.read_parquet(embeddings_path)
+    order = docs.select("doc_id").join(emb.with_row_index("_i"), on="doc_id", how="left", maintain_order="left")
+    if order["_i"].null_count():
+        missing = order.filter(pl.col("_i").is_null())["doc_id"].head(3).to_list()
+        raise InputError(f"web: {embeddings_path} has no embedding for documents {missing}")
+    vectors = embeddings_array(emb)[order["_i"].to_numpy()]
+    topics = pl.read_csv(topics_csv, schema_overrides={c: pl.String for c in ("topic", "why_dropped", "style")})
+    centroids = embeddings_array(pl.read_parquet(centroids_path).sort("cluster"), "centroid")
+    write_parquet(assign_web_seeds(docs, vectors, centroids, topics, spec["extract_chars"]), out_seeds)
+
+
+def _labels_for(docs: pl.DataFrame, clusters: pl.DataFrame) -> np.ndarray:
+    joined = docs.select("doc_id").join(
+        clusters.select("doc_id", "cluster"), on="doc_id", how="left", maintain_order="left"
+    )
+    if joined["cluster"].null_count():
+        raise InputError("web: some documents have no cluster (clusters table from another run?)")
+    return joined["cluster"].to_numpy()

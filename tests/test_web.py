@@ -1,0 +1,475 @@
+"""Web topics: extraction, quality filters, clusters, LLM labels, topic table, seeds, prompts."""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from synthpedia.errors import InputError
+from synthpedia.generate import Backend, Completion, GenerationLedger, LlamaCppBackend
+from synthpedia.prompts import SOURCE_PROMPTS, render_prompts
+from synthpedia.seeds import load_seeds
+from synthpedia.web import (
+    NOISE,
+    TOPIC_TABLE_COLUMNS,
+    WEB_SEED_COLUMNS,
+    assign_web_seeds,
+    cluster,
+    cluster_map,
+    cluster_sizes,
+    embed,
+    extract_web,
+    label_clusters,
+    label_prompts,
+    load_embedder,
+    parse_label,
+    quality_filter,
+    topic_style,
+    topic_table,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+BUNDLED = ROOT / "resources" / "web"
+THEMES = ("astronomy", "bread", "gambling", "travel")  # file name prefixes of the bundled pages
+SMALL_CLUSTERING = {"n_neighbors": 8, "min_dist": 0.0, "n_components": 2, "min_cluster_size": 4, "min_samples": 2}
+FILTERS = {"c4_quality": {"filter_no_terminal_punct": False}}
+
+
+def shared(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent")
+    return path
+
+
+def theme_of(url: str) -> str:
+    sites = {"skyandorbit": "astronomy", "crumbandcrust": "bread", "luckyspin": "gambling", "slowroads": "travel"}
+    return next(theme for site, theme in sites.items() if site in url)
+
+
+# --------------------------------------------------------------------------- shared fixtures (computed once)
+
+
+@pytest.fixture(scope="module")
+def bundled_docs() -> pl.DataFrame:
+    docs = extract_web([BUNDLED])
+    kept, _ = quality_filter(docs, FILTERS)
+    return kept
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return load_embedder()
+
+
+@pytest.fixture(scope="module")
+def bundled_embeddings(bundled_docs, embedder) -> np.ndarray:
+    return embed(bundled_docs["text"].to_list(), batch_size=16, model=embedder)
+
+
+@pytest.fixture(scope="module")
+def bundled_clusters(bundled_embeddings):
+    return cluster(bundled_embeddings, SMALL_CLUSTERING, seed=42)
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+def test_extract_warc_sample_reads_html_responses(shared_data):
+    warcs = shared("web_warc_sample")
+    docs = extract_web([warcs], min_chars=200)
+    # 82 HTTP responses in the four files, a few with under 200 characters of main content.
+    assert 60 <= docs.height <= 82
+    assert docs["doc_id"].n_unique() == docs.height
+    assert docs["url"].str.starts_with("http").all()
+    cc = docs.filter(pl.col("url") == "https://creativecommons.org/")
+    assert cc.height == 1 and "Creative Commons" in cc["text"][0]
+    # ClueWeb09 records whose HTTP headers do not parse are still read (HTML sniffed).
+    assert docs["url"].str.contains("uraharajuku").any()
+    # Stable ids: a second read gives the same table.
+    assert extract_web([warcs], min_chars=200).equals(docs)
+
+
+def test_extract_html_folder_and_trafilatura_option(shared_data):
+    html = shared("web_trafilatura_cache")
+    docs = extract_web([html / "html"], min_chars=200)
+    assert docs.height >= 90
+    page = docs.filter(pl.col("url").str.ends_with("blog.python.org.html"))
+    assert page.height == 1 and "Python" in page["text"][0]
+    files = sorted((html / "html").glob("*.html"))[:4]
+    via_trafilatura = extract_web(files, extractor="trafilatura", min_chars=50)
+    assert via_trafilatura.height >= 3
+    assert set(via_trafilatura["doc_id"]) <= set(extract_web(files, min_chars=0)["doc_id"])
+
+
+def test_bundled_pages_use_their_canonical_url_and_main_content():
+    docs = extract_web([BUNDLED])
+    assert docs.height == 32
+    crust = docs.filter(pl.col("url") == "https://crumbandcrust.example/crust/")["text"][0]
+    assert crust.startswith("Getting a crisp crust on homemade bread")
+    assert "newsletter" not in crust and "Related" not in crust  # footer and aside are not main content
+
+
+def _warc_record(record_id: str, url: str, html: bytes, declared: int | None = None) -> bytes:
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html
+    length = len(http) if declared is None else declared
+    head = (
+        f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: {record_id}\r\nWARC-Target-URI: {url}\r\n"
+        f"WARC-Date: 2024-01-01T00:00:00Z\r\nContent-Type: application/http; msgtype=response\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+    return head + http + b"\r\n\r\n"
+
+
+def test_malformed_warc_files_name_file_and_record(tmp_path):
+    page = (BUNDLED / "bread-crust.html").read_bytes()
+    good = _warc_record("<urn:uuid:good-1>", "https://a.example/", page)
+    ok = tmp_path / "ok.warc"
+    ok.write_bytes(good)
+    assert extract_web([ok])["url"].to_list() == ["https://a.example/"]
+
+    cut = tmp_path / "cut.warc"  # second record declares more bytes than the file holds
+    cut.write_bytes(good + _warc_record("<urn:uuid:cut-2>", "https://b.example/", page[:300], declared=5000))
+    with pytest.raises(InputError, match=r"cut\.warc: record <urn:uuid:cut-2> is truncated"):
+        extract_web([cut])
+
+    garbage = tmp_path / "garbage.warc.gz"
+    garbage.write_bytes(b"this is not a WARC file\n")
+    with pytest.raises(InputError, match=r"garbage\.warc\.gz: not a readable WARC file .*record #1"):
+        extract_web([garbage])
+
+    with pytest.raises(InputError, match="input not found"):
+        extract_web([tmp_path / "missing"])
+    other = tmp_path / "notes.txt"
+    other.write_text("x")
+    with pytest.raises(InputError, match="not a WARC"):
+        extract_web([other])
+
+
+# --------------------------------------------------------------------------- quality filters
+
+
+def test_quality_filters_drop_boilerplate_and_count_per_filter():
+    good = extract_web([BUNDLED / "astronomy-eclipses.html"])
+    spam = "Buy now. Best price. Click here.\n" * 40
+    short = (
+        "The town council met on Tuesday evening and agreed to repair the old stone bridge over the river "
+        "before winter, after residents asked for safer crossings. Work starts next month."
+    )
+    docs = pl.concat(
+        [good, pl.DataFrame({"doc_id": ["spam", "short"], "url": ["u1", "u2"], "text": [spam, short]})]
+    )
+    kept, stats = quality_filter(docs, FILTERS)
+    assert kept["doc_id"].to_list() == [good["doc_id"][0]]
+    assert stats["filter"].to_list() == ["gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality"]
+    by_filter = dict(zip(stats["filter"], stats["dropped"]))
+    assert by_filter["gopher_repetition"] == 1  # the repeated-line spam
+    assert by_filter["gopher_quality"] == 1  # the short news item (30 words, under Gopher's 50)
+    assert "gopher_short_doc" in stats["reasons"][1]
+    assert stats["dropped"].sum() == 2
+    assert "dup_line_frac" in stats["reasons"][0]
+    # A filter set to false does not run.
+    _, only_three = quality_filter(docs, {**FILTERS, "gopher_repetition": False})
+    assert "gopher_repetition" not in only_three["filter"].to_list()
+    with pytest.raises(InputError, match="sources.web.filters"):
+        quality_filter(docs, {"no_such_filter": {}})
+
+
+# --------------------------------------------------------------------------- embeddings and clusters
+
+
+def test_clusters_recover_the_bundled_themes_deterministically(bundled_docs, bundled_embeddings, bundled_clusters):
+    labels, coords2d, centroids = bundled_clusters
+    assert bundled_embeddings.shape == (32, 384)
+    assert np.allclose(np.linalg.norm(bundled_embeddings, axis=1), 1.0, atol=1e-4)
+    themes = [theme_of(u) for u in bundled_docs["url"]]
+    groups = {}
+    for theme, label in zip(themes, labels):
+        groups.setdefault(theme, set()).add(int(label))
+    assert all(len(g) == 1 and NOISE not in g for g in groups.values()), groups
+    assert len({next(iter(g)) for g in groups.values()}) == 4
+    assert centroids.shape == (4, 384) and coords2d.shape == (32, 2)
+    again = cluster(bundled_embeddings, SMALL_CLUSTERING, seed=42)
+    assert np.array_equal(again[0], labels) and np.array_equal(again[1], coords2d)
+
+
+def test_new_documents_join_existing_clusters_without_reclustering(bundled_docs, bundled_embeddings):
+    held_out = np.array([i % 8 == 0 for i in range(bundled_docs.height)])
+    labels, _, centroids = cluster(bundled_embeddings[~held_out], SMALL_CLUSTERING, seed=42)
+    fitted = bundled_docs.filter(pl.Series(~held_out))
+    theme_cluster = {theme_of(u): int(c) for u, c in zip(fitted["url"], labels)}
+    topics = pl.DataFrame(
+        {
+            "cluster": list(theme_cluster.values()),
+            "topic": list(theme_cluster),
+            "kept": [theme != "gambling" for theme in theme_cluster],
+            "style": ["textbook" if t != "gambling" else None for t in theme_cluster],
+        }
+    )
+    new_docs = bundled_docs.filter(pl.Series(held_out))
+    seeds = assign_web_seeds(new_docs, bundled_embeddings[held_out], centroids, topics)
+    assert seeds.columns == list(WEB_SEED_COLUMNS)
+    # Each new page lands in its theme's cluster; the page of the dropped (gambling) cluster is left out.
+    assert sorted(seeds["topic"]) == ["astronomy", "bread", "travel"]
+    for row in seeds.iter_rows(named=True):
+        assert theme_of(row["url"]) == row["topic"] and row["cluster"] == theme_cluster[row["topic"]]
+        assert len(row["extract"]) <= 1000 and row["source"] == "web"
+
+
+# --------------------------------------------------------------------------- labels
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("Topic: Home bread baking\nEducational score: 7", ("Home bread baking", 7)),
+        ('**Topic:** "Stellar astronomy"\n**Educational score:** 8/10', ("Stellar astronomy", 8)),
+        ("Sure! Here you go:\n- Topic: Online casinos, Educational score: 2 out of 10.", ("Online casinos", 2)),
+        ("Topic: Budget travel\nEducational score (1-10): 6", ("Budget travel", 6)),
+        ('Title: "The Solar System"\nEducational Score: 5.0 (1)', ("The Solar System", 5)),
+        ("Educational score: 9\n\nTopic: Black holes.", ("Black holes", 9)),
+        ("topic - Sourdough | rating: 4", ("Sourdough", 4)),
+        ("Topic: <a few words>\nEducational score: <a whole number from 1 to 10>", None),
+        ("Topic: Travel\nEducational score: 11", None),
+        ("Topic: Gardening\nEducational score: seven", None),
+        ("I'm ready to help. What topic would you like me to focus on?", None),
+        ("Educational score: 6", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_label_reads_messy_answers(answer, expected):
+    assert parse_label(answer) == expected
+
+
+def test_label_prompts_sample_ten_short_extracts_by_seed(bundled_docs):
+    labels = np.array([["astronomy", "bread", "gambling", "travel"].index(theme_of(u)) for u in bundled_docs["url"]])
+    labels = np.concatenate([labels, labels])  # 16 documents per cluster, so sampling matters
+    docs = pl.concat([bundled_docs, bundled_docs.with_columns(pl.col("doc_id") + "-copy")])
+    prompts = label_prompts(docs, labels, seed=1)
+    assert prompts["cluster"].to_list() == [0, 1, 2, 3] and prompts["size"].to_list() == [16] * 4
+    extracts = re.findall(r'Extract \d+: "(.*)"', prompts["prompt"][0])
+    assert len(extracts) == 10 and all(len(e) <= 420 for e in extracts)
+    assert "Topic: <a few words>" in prompts["prompt"][0] and "Educational score:" in prompts["prompt"][0]
+    assert label_prompts(docs, labels, seed=1).equals(prompts)
+    assert not label_prompts(docs, labels, seed=2)["prompt"].equals(prompts["prompt"])
+
+
+class ScriptedBackend(Backend):
+    """Answers from a list per cluster prompt, in order; records what was sent (retry logic only)."""
+
+    name = "scripted"
+
+    def __init__(self, answers: dict[str, list[str]]):
+        super().__init__("scripted", {"temperature": 0.6})
+        self.answers = {k: list(v) for k, v in answers.items()}
+        self.sent = []
+
+    def generate(self, requests):
+        for req in requests:
+            self.sent.append(req)
+            marker = next(k for k in self.answers if k in req.prompt)
+            yield Completion(req.key, self.answers[marker].pop(0), 1, 1, "stop", 0.0)
+
+
+def test_label_clusters_retries_with_new_seed_then_marks_unparseable(tmp_path):
+    prompts = pl.DataFrame({"cluster": [0, 1], "size": [5, 5], "prompt": ["about A", "about B"]})
+    backend = ScriptedBackend({"A": ["no idea", "Topic: Baking\nEducational score: 6"], "B": ["?", "??", "???"]})
+    ledger = GenerationLedger(tmp_path / "labels.jsonl")
+    labels = label_clusters(prompts, backend, seed=3, retries=2, ledger=ledger)
+    assert labels.select("cluster", "topic", "educational_score", "status", "attempts").rows() == [
+        (0, "Baking", 6, "ok", 2),
+        (1, None, None, "unparseable", 3),
+    ]
+    assert len({r.seed for r in backend.sent if "B" in r.prompt}) == 3  # each retry has a new seed
+    # Resumed from the ledger: nothing is sent again and the result is the same.
+    again = ScriptedBackend({"A": [], "B": []})
+    assert label_clusters(prompts, again, seed=3, retries=2, ledger=ledger).equals(labels)
+    assert again.sent == []
+
+
+# --------------------------------------------------------------------------- topic table
+
+
+def test_topic_table_applies_remove_list_score_floor_and_styles():
+    labels = pl.DataFrame(
+        {
+            "cluster": [0, 1, 2, 3, 4],
+            "topic": ["Online casino bonuses", "Stellar astronomy", "Celebrity gossip", "Home bread baking", None],
+            "educational_score": [4, 9, 2, 2, None],
+        }
+    )
+    sizes = pl.DataFrame({"cluster": [-1, 0, 1, 2, 3, 4], "size": [3, 8, 8, 8, 8, 8]})
+    style_map = {"wikihow": ["baking"], "textbook": ["astronomy"]}
+    table = topic_table(labels, sizes, ["casino", "gossip"], 3, style_map, seed=42)
+    assert table.columns == list(TOPIC_TABLE_COLUMNS)
+    assert table.select("cluster", "kept", "why_dropped", "style").rows() == [
+        (-1, False, "noise", None),
+        (0, False, "on_remove_list", None),  # "casino" starts the word "casino"
+        (1, True, None, "textbook"),
+        (2, False, "on_remove_list", None),  # the remove list wins over the score floor
+        (3, False, "under_score_floor", None),
+        (4, False, "unparseable", None),
+    ]
+    # Lower the floor: the bread cluster is kept, in the style its keyword maps to.
+    lower = topic_table(labels, sizes, ["casino", "gossip"], 2, style_map, seed=42)
+    assert lower.filter(pl.col("cluster") == 3).select("kept", "style").row(0) == (True, "wikihow")
+    # "sex" must not remove "Sussex history": terms match at the start of a word.
+    assert topic_style("Sussex history", {}, 1) in ("textbook", "blogpost", "wikihow")
+    sussex = labels.with_columns(pl.lit("Sussex history").alias("topic"), pl.lit(9).alias("educational_score"))
+    kept = topic_table(sussex, sizes, ["sex"], 3, {}, seed=1)
+    assert kept.filter(pl.col("cluster") >= 0)["kept"].all()
+
+
+def test_topic_style_falls_back_to_a_seeded_choice():
+    topics = [f"Topic number {i}" for i in range(30)]
+    first = [topic_style(t, {}, seed=7) for t in topics]
+    assert first == [topic_style(t, {}, seed=7) for t in topics]
+    assert set(first) == {"textbook", "blogpost", "wikihow"}
+    assert first != [topic_style(t, {}, seed=8) for t in topics]
+
+
+# --------------------------------------------------------------------------- end to end with the bundled model
+
+
+def with_schema_defaults(schema: dict, instance: dict) -> dict:
+    """`instance` with the schema's `default:` values filled in, at every object level."""
+    for name, sub in schema.get("properties", {}).items():
+        if name not in instance and "default" in sub:
+            instance[name] = copy.deepcopy(sub["default"])
+        if isinstance(instance.get(name), dict) and "properties" in sub:
+            with_schema_defaults(sub, instance[name])
+    return instance
+
+
+@pytest.mark.e2e  # ~30 s of llama.cpp on top of embedding and UMAP
+def test_web_steps_end_to_end_with_the_bundled_model(tmp_path):
+    """The rule steps in order, on the bundled pages, labelling with SmolLM2 on CPU (no stub)."""
+    from synthpedia import web
+    from synthpedia.config import load_schema
+
+    config = with_schema_defaults(
+        load_schema(),
+        {
+            "seed": 42,
+            "sources": {
+                "web": {
+                    "inputs": [str(BUNDLED)],
+                    "audiences": ["general"],
+                    "clustering": SMALL_CLUSTERING,
+                    # retries=0 keeps this short; retrying is tested with a scripted backend above.
+                    "labelling": {"samples": 2, "chars": 120, "retries": 0, "max_tokens": 16},
+                }
+            },
+        },
+    )
+    spec, seed, out = config["sources"]["web"], config["seed"], tmp_path
+    web.extract_job(spec, out / "documents.parquet")
+    web.filter_job(out / "documents.parquet", spec, out / "filtered.parquet", out / "web_filters.csv")
+    web.embed_job(out / "filtered.parquet", spec, out / "embeddings.parquet")
+    web.cluster_job(out / "embeddings.parquet", spec, seed, out / "clusters.parquet", out / "centroids.parquet")
+    web.label_prompts_job(out / "filtered.parquet", out / "clusters.parquet", spec, seed, out / "label_prompts.parquet")
+    start = time.perf_counter()
+    gen = config["generation"]
+    web.label_job(out / "label_prompts.parquet", spec, gen, seed, out / "labels.parquet", out / "labels.jsonl")
+    print(f"labelled 4 clusters in {time.perf_counter() - start:.1f} s")
+    web.topics_job(out / "labels.parquet", out / "clusters.parquet", spec, seed, out / "topics.csv", out / "map.png")
+    web.assign_job(
+        *(out / f for f in ("filtered.parquet", "embeddings.parquet", "centroids.parquet", "topics.csv")),
+        spec,
+        out / "assigned.parquet",
+    )
+
+    assert pl.read_csv(out / "web_filters.csv")["dropped"].sum() == 0  # the bundled pages are clean
+    answers = pl.read_parquet(out / "labels.parquet")
+    assert answers["cluster"].to_list() == [0, 1, 2, 3]
+    for row in answers.iter_rows(named=True):
+        assert row["completion"] is not None and row["attempts"] == 1
+        assert (row["status"] == "ok") == (parse_label(row["completion"]) is not None)
+    table = pl.read_csv(out / "topics.csv")
+    assert table.columns == list(TOPIC_TABLE_COLUMNS) and table["cluster"].to_list() == [0, 1, 2, 3]
+    assert table["size"].to_list() == [8, 8, 8, 8]
+    assert table["why_dropped"].drop_nulls().is_in(["unparseable", "on_remove_list", "under_score_floor"]).all()
+    assert (out / "map.png").read_bytes()[:4] == b"\x89PNG"
+    seeds = load_seeds("web", {**spec, "assigned": str(out / "assigned.parquet")})
+    assert set(seeds["cluster"]) == set(table.filter(pl.col("kept"))["cluster"])
+    prompts = render_prompts("web", seeds, spec, AUDIENCES, seed)
+    assert prompts.height == seeds.height
+
+
+# --------------------------------------------------------------------------- seeds and prompts
+
+
+AUDIENCES = {
+    "general": {
+        "label": "a general adult audience",
+        "instructions": {s: f"General {s} instructions." for s in SOURCE_PROMPTS["web"].styles},
+    }
+}
+
+
+def web_seed_rows(n: int) -> pl.DataFrame:
+    styles = ("textbook", "blogpost", "wikihow")
+    return pl.DataFrame(
+        {
+            "seed_id": [f"s{i:03d}" for i in range(n)],
+            "source": ["web"] * n,
+            "url": [f"https://x.example/{i}" for i in range(n)],
+            "extract": [f"Extract number {i} about {{{{ not a template }}}}." for i in range(n)],
+            "topic": [f"Topic {i % 5}" for i in range(n)],
+            "cluster": [i % 5 for i in range(n)],
+            "style": [styles[i % 3] for i in range(n)],
+        }
+    )
+
+
+def test_web_prompts_follow_topic_style_and_a_seeded_topic_coin():
+    seeds = web_seed_rows(300)
+    spec = {"audiences": ["general"], "topic_fraction": 0.5}
+    prompts = render_prompts("web", seeds, spec, AUDIENCES, seed=42)
+    assert prompts.height == 300
+    by_seed = {r["seed_id"]: r for r in prompts.iter_rows(named=True)}
+    for row in seeds.iter_rows(named=True):
+        p = by_seed[row["seed_id"]]
+        expected = {"textbook": ("textbook_narrative", "textbook_academic")}.get(row["style"], (row["style"],))
+        assert p["style"] in expected and p["template"] == f"web/{p['style']}.j2"
+        assert row["extract"] in p["prompt"]  # seed text printed literally, never evaluated
+        assert ("within the context of" in p["prompt"]) == (p["variant"] == "with_topic")
+        if p["variant"] == "with_topic":
+            assert f'within the context of "{row["topic"]}"' in p["prompt"]
+    assert set(prompts.filter(pl.col("style").str.starts_with("textbook"))["style"]) == {
+        "textbook_narrative",
+        "textbook_academic",
+    }
+    share = (prompts["variant"] == "with_topic").mean()
+    assert 0.4 < share < 0.6
+    # Same config -> identical prompts; another config seed flips coins and changes nothing else.
+    assert render_prompts("web", seeds, spec, AUDIENCES, seed=42).equals(prompts)
+    other = {r["seed_id"]: r for r in render_prompts("web", seeds, spec, AUDIENCES, seed=43).iter_rows(named=True)}
+    flipped = 0
+    for seed_id, p in by_seed.items():
+        q = other[seed_id]
+        assert q["style"] == p["style"]
+        strip = lambda text: re.sub(r', within the context of "[^"]*"', "", text)  # noqa: E731
+        assert strip(q["prompt"]) == strip(p["prompt"])
+        flipped += q["variant"] != p["variant"]
+    assert 100 < flipped < 200
+
+
+def test_web_seed_loader_reads_the_assigned_table(tmp_path):
+    path = tmp_path / "assigned.parquet"
+    web_seed_rows(4).write_parquet(path)
+    seeds = load_seeds("web", {"assigned": str(path), "inputs": ["resources/web"]})
+    assert seeds.columns == list(WEB_SEED_COLUMNS) and seeds.height == 4
+    web_seed_rows(2).with_columns(pl.lit("poem").alias("style")).write_parquet(path)
+    with pytest.raises(InputError, match="unknown styles"):
+        load_seeds("web", {"assigned": str(path)})
+    with pytest.raises(InputError, match="assigned"):
+        load_seeds("web", {"inputs": ["resources/web"]})
