@@ -15,6 +15,12 @@ from synthpedia.seeds import seed_input_files
 validate_config(config)
 
 CONFIG_HASH = config_hash(config)
+# vLLM has an env of its own (CUDA wheels); the CPU and client backends share one.
+GENERATION_ENV = (
+    "../envs/vllm.yaml"
+    if config["generation"]["backend"] == "vllm"
+    else "../envs/generate.yaml"
+)
 # Sources whose generations become the dataset.
 SOURCES = sorted(config["sources"])
 # Sources that have prompts and generations: the dataset's, plus intermediate steps
@@ -45,11 +51,15 @@ def seed_spec(wildcards):
     spec = source_config(config, wildcards.source)
     if wildcards.source == "stanford":
         spec = {**spec, "outlines": stage_shards("generations", sources=["stanford_outline"])}
+    if wildcards.source == "web":
+        spec = {**spec, "assigned": "results/web/assigned.parquet"}
     return spec
 
 
 def seed_inputs(wildcards):
     """Every file a source's seeds are read from (editing any reruns that source only)."""
+    if wildcards.source == "web":
+        return ["results/web/assigned.parquet"]  # the web topic steps' output (rules/web.smk)
     files = seed_input_files(wildcards.source, source_config(config, wildcards.source))
     if wildcards.source == "stanford":
         files += stage_shards("generations", sources=["stanford_outline"])
@@ -97,11 +107,14 @@ def final_targets():
     if SOURCES:
         targets += [
             "results/tables/prompt_mix.csv",
+            "results/figures/prompt_mix.png",
             "results/tables/generation.csv",
             "results/tables/contamination.csv",
             "results/tables/dedup.csv",
         ]
         targets += expand("results/tokens/{source}/stats.json", source=SOURCES)
+    if "web" in SOURCES:
+        targets += ["results/tables/web_topics.csv", "results/figures/web_clusters.png"]
     if RUNS:
         targets += expand("results/checkpoints/{run}", run=RUNS)
         targets += expand("results/tables/loss_{run}.csv", run=RUNS)

@@ -237,6 +237,8 @@ def test_new_documents_join_existing_clusters_without_reclustering(bundled_docs,
         ("Educational score: 9\n\nTopic: Black holes.", ("Black holes", 9)),
         ("topic - Sourdough | rating: 4", ("Sourdough", 4)),
         ("Topic: <a few words>\nEducational score: <a whole number from 1 to 10>", None),
+        ("Topic: <a few words>\nEducational score: 7.5", None),  # the template's placeholder echoed back
+        ("> Topic: Tides and the Moon\n> Educational score: 7.5", ("Tides and the Moon", 8)),
         ("Topic: Travel\nEducational score: 11", None),
         ("Topic: Gardening\nEducational score: seven", None),
         ("I'm ready to help. What topic would you like me to focus on?", None),

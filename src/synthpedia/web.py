@@ -517,7 +517,7 @@ def label_prompts(
     return pl.DataFrame(rows, schema={"cluster": pl.Int64, "size": pl.Int64, "prompt": pl.String})
 
 
-_MARKUP = re.compile(r"[*_`#>]+")
+_MARKUP = re.compile(r"[*_`#]+|^[ \t]*>+", re.MULTILINE)  # emphasis, headings, block quotes
 _SCALE = re.compile(r"\(?\s*(?:on a scale\s*(?:of|from)\s*)?\b1\s*(?:-|–|to)\s*10\b\s*\)?", re.IGNORECASE)
 # Small models often say "Title:" or "Subject:" for the topic line.
 _TOPIC = re.compile(r"\b(?:topic|title|subject|theme)\b\s*(?:name)?\s*[:=\-–—]+\s*(.+)", re.IGNORECASE)
@@ -525,7 +525,7 @@ _SCORE = re.compile(
     r"\b(educational\s*(?:value|score)?|score|rating)\b[^0-9\n]{0,25}?(\d{1,2}(?:[.,]\d+)?)(?!\d)",
     re.IGNORECASE,
 )
-_PLACEHOLDER = re.compile(r"^[<\[(].*[>\])]$|^(?:a few words|topic|title|n/?a|none|unknown)$", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"[<>]|^[\[(].*[\])]$|^(?:a few words|topic|title|n/?a|none|unknown)$", re.IGNORECASE)
 
 
 def parse_label(text: str | None) -> tuple[str, int] | None:
@@ -552,7 +552,7 @@ def parse_label(text: str | None) -> tuple[str, int] | None:
     topic = re.sub(r"\s+", " ", topic.strip().strip("\"'“”‘’.,;:-–— ")).strip()
     score_value = float(score_match.group(2).replace(",", "."))
     score = int(round(score_value))
-    if not topic or len(topic) > 100 or _PLACEHOLDER.match(topic) or not 1 <= score <= 10:
+    if not topic or len(topic) > 100 or _PLACEHOLDER.search(topic) or not 1 <= score <= 10:
         return None
     return topic, score
 
@@ -706,25 +706,28 @@ def cluster_map(coords2d: np.ndarray, labels: Sequence[int], topics: pl.DataFram
     fig, ax = plt.subplots(figsize=(9, 7), dpi=110)
     noise = labels == NOISE
     ax.scatter(coords2d[noise, 0], coords2d[noise, 1], s=6, c="lightgrey", label="noise")
-    cmap = plt.get_cmap("tab20")
+    cmap = plt.get_cmap("tab10")
     info = {r["cluster"]: r for r in topics.iter_rows(named=True)}
     for c in sorted(set(labels[~noise].tolist())):
         pts = coords2d[labels == c]
-        ax.scatter(pts[:, 0], pts[:, 1], s=10, color=cmap(c % 20))
         row = info.get(c, {})
         name = row.get("topic") or "(unlabelled)"
         kept = bool(row.get("kept"))
+        ax.scatter(pts[:, 0], pts[:, 1], s=14, color=cmap(c % 10), marker="o" if kept else "x")
         note = f"{c}: {name}" + ("" if kept else f" [{row.get('why_dropped')}]")
         cx, cy = np.median(pts, axis=0)
         ax.annotate(
             note,
             (cx, cy),
+            xytext=(0, 12),
+            textcoords="offset points",
             fontsize=8,
             ha="center",
             color="black" if kept else "dimgrey",
             bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0},
         )
-    ax.set_title("Web clusters (UMAP 2-D), labelled with their LLM topic")
+    ax.margins(0.2)
+    ax.set_title("Web clusters (UMAP 2-D) and their LLM topics; x: dropped cluster")
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()

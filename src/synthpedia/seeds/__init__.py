@@ -206,6 +206,10 @@ def seed_input_files(source: str, spec: dict) -> list[str]:
         return [spec["topics"]]
     if source in ("stanford", "stanford_outline"):
         return [spec["courses"]]
+    if source == "web":
+        from ..web import web_input_files
+
+        return [str(p) for p in web_input_files(spec["inputs"])]
     if source in ("automathtext", "ultrachat", "openhermes"):
         return as_path_list(spec["files"], f"sources.{source}.files")
     raise InputError(f"config key 'sources.{source}': no seed input files known for this source")

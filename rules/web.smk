@@ -1,0 +1,172 @@
+# Web samples -> topics: extract, filter, embed, cluster, label clusters with the LLM,
+# keep topics, assign every web document its topic and style. The web seeds rule reads
+# results/web/assigned.parquet.
+
+
+def web_spec():
+    return config["sources"]["web"]
+
+
+rule web_extract:
+    input:
+        lambda wildcards: seed_input_files("web", web_spec()),
+    output:
+        "results/web/documents.parquet",
+    params:
+        spec=lambda wildcards: web_spec(),
+    log:
+        "logs/web/extract.log",
+    conda:
+        "../envs/web.yaml"
+    script:
+        "../scripts/web_extract.py"
+
+
+rule web_filter:
+    input:
+        "results/web/documents.parquet",
+    output:
+        docs="results/web/filtered.parquet",
+        stats=report(
+            "results/tables/web_filters.csv",
+            caption="../report/web_filters.rst",
+            category="Web topics",
+        ),
+    params:
+        spec=lambda wildcards: web_spec(),
+    log:
+        "logs/web/filter.log",
+    conda:
+        "../envs/web.yaml"
+    script:
+        "../scripts/web_filter.py"
+
+
+rule web_embed:
+    input:
+        "results/web/filtered.parquet",
+    output:
+        "results/web/embeddings.parquet",
+    params:
+        spec=lambda wildcards: web_spec(),
+    threads: 2
+    resources:
+        mem_mb=4000,
+    log:
+        "logs/web/embed.log",
+    benchmark:
+        "benchmarks/web/embed.tsv"
+    conda:
+        "../envs/web.yaml"
+    script:
+        "../scripts/web_embed.py"
+
+
+rule web_cluster:
+    input:
+        "results/web/embeddings.parquet",
+    output:
+        clusters="results/web/clusters.parquet",
+        centroids="results/web/centroids.parquet",
+    params:
+        spec=lambda wildcards: web_spec(),
+        seed=config["seed"],
+    resources:
+        mem_mb=8000,
+    log:
+        "logs/web/cluster.log",
+    benchmark:
+        "benchmarks/web/cluster.tsv"
+    conda:
+        "../envs/web.yaml"
+    script:
+        "../scripts/web_cluster.py"
+
+
+rule web_label_prompts:
+    input:
+        docs="results/web/filtered.parquet",
+        clusters="results/web/clusters.parquet",
+        template="templates/web/label_topic.j2",
+    output:
+        "results/web/label_prompts.parquet",
+    params:
+        spec=lambda wildcards: web_spec(),
+        seed=config["seed"],
+    log:
+        "logs/web/label_prompts.log",
+    conda:
+        "../envs/web.yaml"
+    localrule: True
+    script:
+        "../scripts/web_label_prompts.py"
+
+
+rule web_label:
+    input:
+        "results/web/label_prompts.parquet",
+    output:
+        "results/web/labels.parquet",
+    params:
+        spec=lambda wildcards: web_spec(),
+        generation=config["generation"],
+        seed=config["seed"],
+        # Not an output: survives a failed job so that the rerun resumes.
+        ledger="results/ledger/web_labels.jsonl",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        gpu=generation_gpus(config["generation"]),
+    log:
+        "logs/web/label.log",
+    benchmark:
+        "benchmarks/web/label.tsv"
+    conda:
+        GENERATION_ENV
+    script:
+        "../scripts/web_label.py"
+
+
+rule web_topics:
+    input:
+        labels="results/web/labels.parquet",
+        clusters="results/web/clusters.parquet",
+    output:
+        table=report(
+            "results/tables/web_topics.csv",
+            caption="../report/web_topics.rst",
+            category="Web topics",
+        ),
+        figure=report(
+            "results/figures/web_clusters.png",
+            caption="../report/web_topics.rst",
+            category="Web topics",
+        ),
+    params:
+        spec=lambda wildcards: web_spec(),
+        seed=config["seed"],
+    log:
+        "logs/web/topics.log",
+    conda:
+        "../envs/web.yaml"
+    localrule: True
+    script:
+        "../scripts/web_topics.py"
+
+
+rule web_assign:
+    input:
+        docs="results/web/filtered.parquet",
+        embeddings="results/web/embeddings.parquet",
+        centroids="results/web/centroids.parquet",
+        topics="results/tables/web_topics.csv",
+    output:
+        "results/web/assigned.parquet",
+    params:
+        spec=lambda wildcards: web_spec(),
+    log:
+        "logs/web/assign.log",
+    conda:
+        "../envs/web.yaml"
+    script:
+        "../scripts/web_assign.py"

@@ -1,0 +1,7 @@
+from synthpedia.logs import log_to
+
+log_to(snakemake.log[0])
+
+from synthpedia.web import embed_job  # noqa: E402
+
+embed_job(snakemake.input[0], snakemake.params.spec, snakemake.output[0], threads=snakemake.threads)

@@ -1,0 +1,7 @@
+from synthpedia.logs import log_to
+
+log_to(snakemake.log[0])
+
+from synthpedia.web import extract_job  # noqa: E402
+
+extract_job(snakemake.params.spec, snakemake.output[0])
