@@ -26,6 +26,7 @@ for _var in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "M
 
 import argparse  # noqa: E402
 import difflib  # noqa: E402
+import itertools  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
@@ -130,13 +131,18 @@ def make_docs(n_docs, items, seed, planted_rate):
         for w in re.findall(r"[A-Za-z]+", it.text):
             counts[w.lower()] = counts.get(w.lower(), 0) + 1
     vocab = sorted(counts, key=lambda w: (-counts[w], w))
-    weights = [1.0 / (rank + 1) for rank in range(len(vocab))]
-    long_items = [it for it in items if len(it.text.split()) >= 14]
+    cum_weights = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(vocab))))
+    # planted items: a benchmark drawn uniformly, then one of its items of 14+ words
+    long_items = {}
+    for it in items:
+        if len(it.text.split()) >= 14:
+            long_items.setdefault(it.benchmark, []).append(it)
+    benches = sorted(long_items)
     very_long = [it for it in items if len(it.text.split()) >= 30]
     flourishes = ["\u2019s", " \u2014 ", " caf\u00e9 ", " na\u00efve ", "\u201cquoted\u201d"]
 
     def sentence():
-        words = rng.choices(vocab, weights, k=rng.randint(6, 18))
+        words = rng.choices(vocab, cum_weights=cum_weights, k=rng.randint(6, 18))
         words[0] = words[0].capitalize()
         if rng.random() < 0.3:
             words.insert(rng.randrange(1, len(words)), ",")
@@ -153,7 +159,7 @@ def make_docs(n_docs, items, seed, planted_rate):
         kind = "clean"
         if rng.random() < planted_rate:
             kind = rng.choices(["verbatim", "edited", "few_words", "fragment_then_item"], [4, 3, 2, 1])[0]
-            item = rng.choice(long_items)
+            item = rng.choice(long_items[rng.choice(benches)])
             words = item.text.split()
             if kind == "verbatim":
                 planted = item.text
@@ -205,7 +211,7 @@ def main(argv=None):
     print(f"baseline: index {t1 - t0:.1f} s, {len(straight.ngrams):,} distinct {NGRAM}-grams; "
           f"{t2 - t1:.1f} s CPU -> {base_rate:,.0f} docs/s/core; removed {len(base_removed)}")
 
-    # project
+    # project, both reporting modes (the same rows are removed by each)
     df = pl.DataFrame({
         "prompt_id": [f"doc{k:06d}" for k in range(len(docs))],
         "source": ["web"] * len(docs),
@@ -214,31 +220,40 @@ def main(argv=None):
     t0 = time.process_time()
     index = decontaminate.build_index(items, ngram=NGRAM)
     t1 = time.process_time()
-    clean, hits = decontaminate.decontaminate_shard(df, index, threshold=THRESHOLD)
-    t2 = time.process_time()
-    ours_rate = len(docs) / (t2 - t1)
-    ours_removed = {int(p[3:]) for p in hits.get_column("prompt_id").to_list()}
-    print(f"project:  index {t1 - t0:.1f} s, {len(index.hashes):,} (n-gram, item) hashes; "
-          f"{t2 - t1:.2f} s CPU -> {ours_rate:,.0f} docs/s/core; removed {len(ours_removed)} "
-          f"({hits.height} hit rows); kept {clean.height}")
-    print(f"speed-up (docs/s per core, project / baseline): {ours_rate / base_rate:.1f}x")
-
-    missed = sorted(set(base_removed) - ours_removed)
-    extra = sorted(ours_removed - set(base_removed))
-    removed_by_kind = {k: sum(1 for d in ours_removed if kinds[d] == k) for k in set(kinds)}
-    print("project removals by planted kind: " + ", ".join(f"{k} {v}" for k, v in sorted(removed_by_kind.items())))
-    if extra:
-        print(f"extra removals by the project ({len(extra)}), each over {THRESHOLD} against some item:")
-        best = hits.group_by("prompt_id").agg(pl.col("ratio").max(), pl.col("item_id").first())
-        best = dict(zip(best["prompt_id"].to_list(), zip(best["ratio"].to_list(), best["item_id"].to_list())))
-        for d in extra[:25]:
-            ratio, item_id = best[f"doc{d:06d}"]
-            why = f"baseline checked another item" if d in {k for k in range(len(docs)) if straight.first_candidate(docs[d]) is not None} else "baseline found no candidate"
-            print(f"  doc{d:06d} ({kinds[d]}): ratio {ratio:.3f} vs {item_id}; {why}")
-        if len(extra) > 25:
-            print(f"  ... and {len(extra) - 25} more")
-    if missed:
-        print(f"FAIL: the project kept {len(missed)} documents the baseline removes: {missed[:20]}")
+    print(f"project:  index {t1 - t0:.1f} s, {len(index.hashes):,} (n-gram, item) hashes")
+    failed = False
+    for every_item in (True, False):
+        t1 = time.process_time()
+        clean, hits = decontaminate.decontaminate_shard(df, index, threshold=THRESHOLD, every_item=every_item)
+        t2 = time.process_time()
+        rate = len(docs) / (t2 - t1)
+        removed = {int(p[3:]) for p in hits.get_column("prompt_id").to_list()}
+        mode = "every item over the threshold" if every_item else "first item over the threshold"
+        print(f"project ({mode}): {t2 - t1:.2f} s CPU -> {rate:,.0f} docs/s/core; removed {len(removed)} "
+              f"({hits.height} hit rows, {hits.get_column('item_id').n_unique()} items); kept {clean.height}")
+        print(f"  speed-up (docs/s per core, project / baseline): {rate / base_rate:.1f}x")
+        missed = sorted(set(base_removed) - removed)
+        if missed:
+            print(f"  FAIL: the project kept {len(missed)} documents the baseline removes: {missed[:20]}")
+            failed = True
+        if not every_item:
+            continue
+        by_kind = {k: sum(1 for d in removed if kinds[d] == k) for k in sorted(set(kinds))}
+        print("  removed by planted kind: " + ", ".join(f"{k} {v}" for k, v in by_kind.items()))
+        extra = sorted(removed - set(base_removed))
+        if extra:
+            print(f"  extra removals by the project ({len(extra)}), each over {THRESHOLD} against some item:")
+            best = hits.sort("ratio", descending=True).unique("prompt_id", keep="first")
+            best = dict(zip(best["prompt_id"].to_list(), zip(best["ratio"].to_list(), best["item_id"].to_list())))
+            for d in extra[:25]:
+                ratio, item_id = best[f"doc{d:06d}"]
+                first = straight.first_candidate(docs[d])
+                why = "baseline found no candidate" if first is None else (
+                    f"baseline checked another item (ratio {straight.ratio(docs[d], first):.2f})")
+                print(f"    doc{d:06d} ({kinds[d]}): ratio {ratio:.3f} vs {item_id}; {why}")
+            if len(extra) > 25:
+                print(f"    ... and {len(extra) - 25} more")
+    if failed:
         return 1
     print("OK: the project removes every document the baseline removes")
     return 0

@@ -13,10 +13,7 @@ rule generate:
     benchmark:
         "benchmarks/generate/{source}/{shard}.tsv"
     conda:
-        # vLLM has an env of its own (CUDA wheels); the CPU and client backends share one.
-        "../envs/vllm.yaml"
-        if config["generation"]["backend"] == "vllm"
-        else "../envs/generate.yaml"
+        GENERATION_ENV
     threads: 2
     resources:
         # vLLM stages weights and CUDA graphs in host memory.

@@ -89,9 +89,11 @@ def test_preset_dry_run_plans_one_gpu_job_per_shard(runnable_preset):
     out = snakemake("-n", "--forceall", "--configfile", str(path)).stdout
     seconds = time.monotonic() - start
     counts = jobs_planned(out)
-    expected = sum(spec["shards"] for spec in kept.values())
-    assert counts["generate"] == expected
-    assert counts.get("decontaminate") == expected
+    config = config_module.validate_config(merged(load(ROOT / "config.yaml"), load(path)), base_dir=ROOT)
+    dataset_shards = sum(spec["shards"] for spec in config["sources"].values())  # the preset's + config.yaml's
+    outline_shards = config["sources"]["stanford"]["outline"]["shards"] if "stanford" in config["sources"] else 0
+    assert counts["generate"] == dataset_shards + outline_shards  # one job per prompt shard
+    assert counts["decontaminate"] == dataset_shards
     generate_resources = re.findall(r"rule generate:.*?resources: ([^\n]*)", out, flags=re.S)
     assert generate_resources and all("gpu=2" in r for r in generate_resources)
     print(f"cosmopedia dry run ({', '.join(sorted(kept))}; left out: {', '.join(sorted(left_out)) or '-'}): "

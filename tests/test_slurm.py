@@ -23,10 +23,16 @@ from test_workflow import SNAKEMAKE, WORKFLOW_FILES, snakemake
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 TEST_PROFILE = ROOT / "tests" / "slurm" / "profile"
 
-TINY = {
-    "sources": {"openstax": {"shards": 1, "max_prompts": 2}, "wikihow": {"shards": 1, "max_prompts": 2}},
-    "generation": {"sampling": {"max_tokens": 8}, "min_completion_tokens": 1},
-}
+def tiny_config() -> dict:
+    """config.yaml cut down to two small sources and short completions: the generation part only."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["sources"] = {
+        "openstax": {**config["sources"]["openstax"], "shards": 1, "max_prompts": 2},
+        "wikihow": {**config["sources"]["wikihow"], "shards": 1, "max_prompts": 2},
+    }
+    config["generation"]["sampling"]["max_tokens"] = 8
+    config["generation"]["min_completion_tokens"] = 1
+    return config
 
 
 def copy_workflow(dest):
@@ -59,11 +65,10 @@ def cluster(tmp_path_factory):
 @pytest.mark.e2e
 def test_generation_chain_runs_as_slurm_jobs(cluster, tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))  # the copy's own config
     start = time.monotonic()
     proc = subprocess.run(
-        [SNAKEMAKE, "results/tables/generation.csv", "--profile", str(TEST_PROFILE), "--workflow-profile", "none",
-         "--configfile", "tiny.yaml"],
+        [SNAKEMAKE, "results/tables/generation.csv", "--profile", str(TEST_PROFILE), "--workflow-profile", "none"],
         cwd=workdir, env=cluster, capture_output=True, text=True, timeout=900,
     )
     seconds = time.monotonic() - start
@@ -105,7 +110,9 @@ def test_slurm_profile_gives_gpus_to_generate_train_and_evaluate(tmp_path):
     gpus = gpu_resources(out)
     assert gpus["generate"] == {2}  # the tensor-parallel size, from the config
     assert gpus["train"] == {1} and gpus["evaluate"] == {1}
-    assert all(gpus[r] == {0} for r in gpus if r not in ("generate", "train", "evaluate")), gpus
+    llm_rules = {"generate", "web_label"}  # web topics are labelled by the generation backend
+    assert all(gpus[r] == {2} for r in llm_rules & set(gpus)), gpus
+    assert all(gpus[r] == {0} for r in set(gpus) - llm_rules - {"train", "evaluate"}), gpus
 
 
 def test_rules_ask_no_gpu_for_cpu_backends():

@@ -76,10 +76,13 @@ _MIX3 = 0xD6E8FEB86659FD93
 _COMBINING_MIN = 0x300  # no combining mark (category Mn) has a lower code point
 
 
-def _high_code_points(text: str, minimum: int) -> list[int]:
-    """The distinct code points >= `minimum` in `text` (numpy: fast even for long texts)."""
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    return np.unique(codes[codes >= minimum]).tolist()
+_ASCII_BYTES = bytes(range(128))
+
+
+def _non_ascii_chars(text: str) -> set[str]:
+    """The distinct non-ASCII characters of `text` (C-speed: delete the ASCII bytes of its UTF-8)."""
+    raw = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES)
+    return set(raw.decode("utf-8", "surrogatepass"))
 
 
 def normalize(text: str) -> str:
@@ -87,9 +90,9 @@ def normalize(text: str) -> str:
     if text.isascii():
         return text.lower()
     text = unicodedata.normalize("NFD", text)
-    for cp in _high_code_points(text, _COMBINING_MIN):
-        if unicodedata.category(chr(cp)) == "Mn":
-            text = text.replace(chr(cp), "")
+    for ch in _non_ascii_chars(text):
+        if unicodedata.category(ch) == "Mn":
+            text = text.replace(ch, "")
     return text.lower()
 
 
@@ -98,37 +101,92 @@ def word_tokens(text: str) -> list[str]:
     return _WORD_RE.findall(normalize(text))
 
 
-_NON_WORD: dict[int, bool] = {}
+def _is_word(text: str) -> bool:
+    return all(_WORD_RE.match(ch) for ch in text)
 
 
-def _is_non_word(cp: int) -> bool:
-    found = _NON_WORD.get(cp)
+def _is_non_word(text: str) -> bool:
+    return not any(_WORD_RE.match(ch) for ch in text)
+
+
+_HANGUL = range(0xAC00, 0xD7A4)  # syllables that NFD decomposes without a decomposition entry
+_SIGMA = "\u03a3"  # the one character whose lowercase depends on its neighbours (Final_Sigma)
+_ACTIONS: dict[str, str] = {}
+
+
+def _action(ch: str) -> str:
+    """How `_hashable` treats a non-ASCII character (cached).
+
+    "drop": a combining mark (category Mn). "decompose": NFD changes it (canonical
+    decomposition, Hangul). "space": not a word character, nor is its lowercase.
+    "keep": a word character, as is its lowercase, and not reordered by NFD.
+    "unsafe": anything else (handled by the plain normalisation).
+    """
+    found = _ACTIONS.get(ch)
     if found is None:
-        found = _NON_WORD[cp] = _WORD_RE.match(chr(cp)) is None
+        decomposition = unicodedata.decomposition(ch)
+        if unicodedata.category(ch) == "Mn":
+            found = "drop"
+        elif ord(ch) in _HANGUL or (decomposition and not decomposition.startswith("<")):
+            found = "decompose"
+        elif _is_non_word(ch) and _is_non_word(ch.lower()):
+            found = "space"
+        elif _is_word(ch) and _is_word(ch.lower()) and not unicodedata.combining(ch):
+            found = "keep"
+        else:
+            found = "unsafe"
+        _ACTIONS[ch] = found
     return found
 
 
 def _hashable(text: str) -> str:
-    """`normalize(text)` with every non-ASCII non-word character replaced by a space.
+    """`normalize(text)` with its non-ASCII non-word characters replaced by spaces.
 
     The word tokens are unchanged, and what is left outside ASCII belongs to words,
     so in UTF-8 every byte >= 0x80 is a word byte: tokenising the bytes needs only
-    a 256-entry table. Most generations (curly quotes, dashes) become pure ASCII.
+    a 256-entry table. Done with one str.replace per distinct non-ASCII character,
+    so most generations (curly quotes, dashes, accents) become ASCII before the
+    lowercase. Why this equals NFD + drop marks + lowercase: NFD decomposes each
+    character on its own and then reorders runs of combining characters, which are
+    all dropped or blanked here ("keep" excludes combining ones, else "unsafe");
+    lowercasing is per character except for capital sigma, which, when present,
+    is lowercased before blanking.
     """
     if text.isascii():
         return text.lower()
+    chars = _non_ascii_chars(text)
+    decomposed = [ch for ch in chars if _action(ch) == "decompose"]
+    if decomposed:
+        for ch in decomposed:
+            text = text.replace(ch, unicodedata.normalize("NFD", ch))
+        chars = (chars - set(decomposed)) | {c for ch in decomposed for c in unicodedata.normalize("NFD", ch)}
+        chars = {ch for ch in chars if not ch.isascii()}
+    actions = {ch: _action(ch) for ch in chars}
+    if "unsafe" in actions.values() or "decompose" in actions.values():
+        return _hashable_plain(text)
+    for ch, action in actions.items():
+        if action == "drop":
+            text = text.replace(ch, "")
+    blank = [ch for ch, action in actions.items() if action == "space"]
+    if _SIGMA in actions:  # lowercase with the neighbours still in place, then blank
+        text = text.lower()
+        blank = {low for ch in blank for low in ch.lower()}
+    for ch in blank:
+        text = text.replace(ch, " ")
+    return text.lower()
+
+
+def _hashable_plain(text: str) -> str:
+    """The straightforward (slower) form of `_hashable`: normalise, then blank non-word characters."""
     text = normalize(text)
-    if text.isascii():
-        return text
-    for cp in _high_code_points(text, 0x80):
-        if _is_non_word(cp):
-            text = text.replace(chr(cp), " ")
+    for ch in _non_ascii_chars(text):
+        if _is_non_word(ch):
+            text = text.replace(ch, " ")
     return text
 
 
 # --- vectorised hashing ---------------------------------------------------------------------
 
-_WORD_BYTE = np.array([bool(_WORD_RE.match(chr(c))) for c in range(128)] + [True] * 128, dtype=bool)
 # _LOW_BYTES[k]: mask of the k low bytes of a little-endian uint64
 _LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=_U64)
 
@@ -198,6 +256,31 @@ class _Batch:
         return pos, self.gram_hash[pos]
 
 
+def _encode_batch(texts: Sequence[str]) -> tuple[bytes, np.ndarray]:
+    """UTF-8 of the `_hashable` texts joined by newlines and padded with _PAD newlines,
+    and the byte offset where each text starts (plus, last, its end + 1)."""
+    pad = "\n" * _PAD
+    joined = "\n".join(texts)
+    if joined.isascii():  # the common case: lowercasing is all there is to do
+        data = (pad + joined.lower() + pad).encode("ascii")
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    else:
+        hashable = [_hashable(t) for t in texts]
+        joined = "\n".join(hashable)
+        data = (pad + joined + pad).encode("utf-8")
+        if joined.isascii():
+            lengths = np.fromiter(map(len, hashable), dtype=np.int64, count=len(texts))
+        else:
+            lengths = np.fromiter(
+                (len(t) if t.isascii() else len(t.encode("utf-8")) for t in hashable), dtype=np.int64, count=len(texts)
+            )
+    doc_start = np.empty(len(texts) + 1, dtype=np.int64)
+    doc_start[0] = _PAD
+    np.cumsum(lengths + 1, out=doc_start[1:])
+    doc_start[1:] += _PAD
+    return data, doc_start
+
+
 def _hash_batch(texts: Sequence[str], ngram: int) -> _Batch:
     """Normalise, tokenise and hash a batch of raw texts.
 
@@ -208,25 +291,16 @@ def _hash_batch(texts: Sequence[str], ngram: int) -> _Batch:
     polynomial of its word hashes, computed for every position at once from
     prefix sums.
     """
-    texts = [_hashable(t) for t in texts]
-    joined = "\n".join(texts)
-    if joined.isascii():
-        data = joined.encode("ascii")
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    else:
-        data = joined.encode("utf-8")
-        lengths = np.fromiter(
-            (len(t) if t.isascii() else len(t.encode("utf-8")) for t in texts), dtype=np.int64, count=len(texts)
-        )
-    data = b"\n" * _PAD + data + b"\n" * _PAD
-    doc_start = np.empty(len(texts) + 1, dtype=np.int64)  # byte offset of each document
-    doc_start[0] = _PAD
-    np.cumsum(lengths + 1, out=doc_start[1:])
-    doc_start[1:] += _PAD
-
+    data, doc_start = _encode_batch(texts)
     raw = np.frombuffer(data, dtype=np.uint8)
+    # word bytes of lowercased text: [a-z0-9_] and every byte >= 0x80 (see `_hashable`);
+    # a few vectorised comparisons beat a table lookup
+    is_word = (raw - np.uint8(0x61)) < 26
+    is_word |= (raw - np.uint8(0x30)) < 10
+    is_word |= raw >= 0x80
+    is_word |= raw == 0x5F
     # data starts and ends with separators, so word edges pair up as (start, end)
-    edges = np.flatnonzero(np.diff(np.take(_WORD_BYTE, raw).view(np.int8))) + 1
+    edges = np.flatnonzero(is_word[1:] ^ is_word[:-1]) + 1
     word_start, word_end = edges[0::2], edges[1::2]
     doc_first_word = np.searchsorted(word_start, doc_start)
 
@@ -234,7 +308,9 @@ def _hash_batch(texts: Sequence[str], ngram: int) -> _Batch:
     windows = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
     length = word_end - word_start
     head = np.take(windows, word_start) & np.take(_LOW_BYTES, np.minimum(length, 8))
-    tail = np.where(length > 8, np.take(windows, word_end - 8), _U64(0))
+    tail = np.zeros(len(length), dtype=_U64)
+    long_words = np.flatnonzero(length > 8)
+    tail[long_words] = np.take(windows, word_end[long_words] - 8)
     word_hash = _mix((head * _U64(_MIX2)) ^ (tail * _U64(_MIX3)) ^ length.astype(_U64))
 
     # n-gram hash = sum(word_hash[i + k] * B**k): prefix sums shifted back by B**-i
@@ -247,7 +323,7 @@ def _hash_batch(texts: Sequence[str], ngram: int) -> _Batch:
     gram_hash = _mix((prefix[ngram:] - prefix[:n_grams]) * bwd[:n_grams])
     # an n-gram must not span two documents: clear the n-1 starts before each document's start
     valid = np.ones(n_grams, dtype=bool)
-    if n_grams and len(texts) > 1:
+    if n_grams and len(doc_first_word) > 2:
         cut = (doc_first_word[1:-1, None] - np.arange(1, ngram)[None, :]).ravel()
         valid[cut[(cut >= 0) & (cut < n_grams)]] = False
     return _Batch(data, word_start, word_end, doc_first_word, gram_hash, valid)
@@ -334,8 +410,8 @@ def build_index(items: Sequence[BenchmarkItem], ngram: int = NGRAM) -> Decontami
         first = np.ones(len(hashes), dtype=bool)
         first[1:] = (hashes[1:] != hashes[:-1]) | (owners[1:] != owners[:-1])
         hashes, owners = hashes[first], owners[first]
-    # about 32 bits of bitmap per n-gram: ~3% of document n-grams reach the binary search
-    bits = int(min(32, max(16, np.ceil(np.log2(max(len(hashes), 1) * 32)))))
+    # 64-128 bits of bitmap per n-gram: ~1% of document n-grams reach the binary search
+    bits = int(min(32, max(16, np.ceil(np.log2(max(len(hashes), 1) * 64)))))
     bitmap = np.zeros(1 << (bits - 3), dtype=np.uint8)
     top = hashes >> _U64(64 - bits)
     np.bitwise_or.at(bitmap, top >> _U64(3), (np.uint8(1) << (top & _U64(7)).astype(np.uint8)))
@@ -346,19 +422,28 @@ def build_index(items: Sequence[BenchmarkItem], ngram: int = NGRAM) -> Decontami
 
 
 def match_ratio(generation: str, benchmark: str, min_block: int = MIN_BLOCK) -> float:
-    """Sum of SequenceMatcher block sizes > `min_block` over len(benchmark) (both normalised)."""
+    """Sum of SequenceMatcher block sizes > `min_block`, over len(benchmark) (both normalised).
+
+    Shortcut: when the benchmark text occurs whole in the generation, SequenceMatcher's
+    first block is that whole text and nothing is left on either side of it, so the
+    ratio is exactly 1 (or 0 for a text of `min_block` characters or fewer).
+    """
     if not benchmark:
         return 0.0
+    if benchmark in generation:
+        return 1.0 if len(benchmark) > min_block else 0.0
     blocks = SequenceMatcher(None, generation, benchmark, autojunk=False).get_matching_blocks()
     return sum(size for _, _, size in blocks if size > min_block) / len(benchmark)
 
 
-def candidate_pairs(texts: Sequence[str], index: DecontaminationIndex) -> Iterable[tuple[int, int, str]]:
-    """(document, item, normalised document text) for each document sharing an n-gram with an item.
+def candidate_items(texts: Sequence[str], index: DecontaminationIndex) -> Iterable[tuple[int, list[int], str]]:
+    """(document, candidate items, normalised document text) for each document sharing an
+    n-gram with at least one item, in document order.
 
-    Documents in order; for each document its candidate items in index order. The
-    shared n-gram is confirmed on the real words, so a hash collision is never a
-    candidate.
+    A document's items come most-shared-n-grams first, then in index order (so the
+    item it most likely copies is checked first; the order is fixed by the data
+    alone). Each shared n-gram is confirmed on the real words, so a hash collision
+    never makes a candidate.
     """
     n = index.ngram
     for lo, hi in _batches(texts):
@@ -370,32 +455,39 @@ def candidate_pairs(texts: Sequence[str], index: DecontaminationIndex) -> Iterab
         if not len(maybe):
             continue
         hashes = batch.gram_hash[maybe]
-        left = np.searchsorted(index.hashes, hashes, side="left")
-        right = np.searchsorted(index.hashes, hashes, side="right")
-        found = right > left
+        left = np.searchsorted(index.hashes, hashes)
+        found = np.take(index.hashes, np.minimum(left, len(index.hashes) - 1)) == hashes
         if not found.any():
             continue
-        positions = maybe[found]
-        left, right = left[found], right[found]
+        positions, hashes, left = maybe[found], hashes[found], left[found]
+        right = np.searchsorted(index.hashes, hashes, side="right")
         # expand each hit into one (position, item) pair per item holding that hash
         counts = right - left
         pos_rep = np.repeat(positions, counts)
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        item_rep = index.owners[np.repeat(left, counts) + offsets]
+        item_rep = index.owners[np.repeat(left, counts) + offsets].astype(np.int64)
         doc_rep = batch.doc_of_word(pos_rep)
+        # one entry per (document, item): how many n-gram positions they share, and a position
         order = np.lexsort((pos_rep, item_rep, doc_rep))
-        confirmed: dict[int, list[int]] = {}
-        done = set()
-        for doc, item, pos in zip(doc_rep[order].tolist(), item_rep[order].tolist(), pos_rep[order].tolist()):
-            if (doc, item) in done:
-                continue
-            if batch.words(pos, n) in index.item_ngrams(item):
-                done.add((doc, item))
-                confirmed.setdefault(doc, []).append(item)
-        for doc in sorted(confirmed):
-            text = batch.doc_text(doc)
-            for item in confirmed[doc]:
-                yield lo + doc, item, text
+        doc_rep, item_rep, pos_rep = doc_rep[order], item_rep[order], pos_rep[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (doc_rep[1:] != doc_rep[:-1]) | (item_rep[1:] != item_rep[:-1])
+        starts = np.flatnonzero(first)
+        shared = np.diff(np.append(starts, len(order)))
+        grams: dict[int, tuple[str, ...]] = {}  # position -> the n-gram's words
+        by_doc: dict[int, list[tuple[int, int]]] = {}
+        for k, doc, item, count in zip(starts.tolist(), doc_rep[starts].tolist(), item_rep[starts].tolist(),
+                                       shared.tolist()):
+            # confirm on the words; a hash collision is not a candidate (try the pair's other positions)
+            for pos in pos_rep[k : k + count].tolist():
+                gram = grams.get(pos)
+                if gram is None:
+                    gram = grams[pos] = batch.words(pos, n)
+                if gram in index.item_ngrams(item):
+                    by_doc.setdefault(doc, []).append((-count, item))
+                    break
+        for doc in sorted(by_doc):
+            yield lo + doc, [item for _, item in sorted(by_doc[doc])], batch.doc_text(doc)
 
 
 def decontaminate_shard(
@@ -404,15 +496,20 @@ def decontaminate_shard(
     text_column: str = "text",
     threshold: float = THRESHOLD,
     min_block: int = MIN_BLOCK,
+    every_item: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a generation shard into (clean rows, hits).
 
     `df` needs `prompt_id`, `source` and `text_column`. A row is removed when, for
     some benchmark item it shares an n-gram with, the match ratio exceeds
-    `threshold`. `clean` keeps the other rows in their order, all columns intact;
-    `hits` has CONTAMINATION_HIT_COLUMNS, one row per (removed generation, item over
-    the threshold), in row then item order. Deterministic: no dependence on
-    PYTHONHASHSEED or on thread counts.
+    `threshold`. `clean` keeps the other rows in their order, all columns intact.
+    `hits` has CONTAMINATION_HIT_COLUMNS: with `every_item` (the default), one row
+    per (removed generation, candidate item over the threshold); without it, one row
+    per removed generation (its first item over the threshold, most shared n-grams
+    first) and SequenceMatcher stops there, which is much cheaper when a
+    generation meets many items that share a preamble (MMLU's moral scenarios).
+    The same rows are removed either way. Rows come in generation order, then item
+    order. Deterministic: nothing depends on PYTHONHASHSEED or thread counts.
     """
     for column in ("prompt_id", "source", text_column):
         if column not in df.columns:
@@ -420,24 +517,32 @@ def decontaminate_shard(
     texts = [t or "" for t in df.get_column(text_column).to_list()]
     removed = np.zeros(len(texts), dtype=bool)
     hit_rows: list[tuple[int, int, float]] = []
-    for doc, item, doc_text in candidate_pairs(texts, index):
-        ratio = match_ratio(doc_text, index.item_text(item), min_block)
-        if ratio > threshold:
-            removed[doc] = True
-            hit_rows.append((doc, item, ratio))
+    for doc, items, doc_text in candidate_items(texts, index):
+        for item in items:
+            ratio = match_ratio(doc_text, index.item_text(item), min_block)
+            if ratio > threshold:
+                removed[doc] = True
+                hit_rows.append((doc, item, ratio))
+                if not every_item:
+                    break
     clean = df.filter(pl.Series(~removed)) if removed.any() else df
-    prompt_ids = df.get_column("prompt_id")
-    sources = df.get_column("source")
+    prompt_ids = df.get_column("prompt_id").cast(pl.String)
+    sources = df.get_column("source").cast(pl.String)
     hits = pl.DataFrame(
         {
-            "prompt_id": [str(prompt_ids[d]) for d, _, _ in hit_rows],
-            "source": [str(sources[d]) for d, _, _ in hit_rows],
+            "prompt_id": [prompt_ids[d] for d, _, _ in hit_rows],
+            "source": [sources[d] for d, _, _ in hit_rows],
             "benchmark": [index.items[i].benchmark for _, i, _ in hit_rows],
             "item_id": [index.items[i].item_id for _, i, _ in hit_rows],
             "ratio": [r for _, _, r in hit_rows],
         },
-        schema={"prompt_id": pl.String, "source": pl.String, "benchmark": pl.String,
-                "item_id": pl.String, "ratio": pl.Float64},
+        schema={
+            "prompt_id": pl.String,
+            "source": pl.String,
+            "benchmark": pl.String,
+            "item_id": pl.String,
+            "ratio": pl.Float64,
+        },
     )
     return clean, hits.select(CONTAMINATION_HIT_COLUMNS)
 

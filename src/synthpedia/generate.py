@@ -179,7 +179,9 @@ class LlamaCppBackend(Backend):
         )
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Completion]:
-        if self.workers == 1 or len(requests) <= 1:
+        # Always the same threads per sequence, however few requests are left: a resumed shard
+        # decodes with the numerics of an uninterrupted one.
+        if self.workers == 1:
             for req in requests:
                 yield self.complete(req)
         else:
