@@ -18,6 +18,6 @@ include: "rules/evaluate.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_targets(),
-    default_target: True

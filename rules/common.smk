@@ -1,11 +1,8 @@
-import os
 import sys
 from pathlib import Path
 
-# The package lives in src/: make it importable here and in every job (jobs inherit the env).
-SRC = str(Path(workflow.basedir) / "src")
-sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+# The package lives in src/: importable here; job scripts import scripts/_paths.py for the same.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from synthpedia.config import source_config, validate_config
 from synthpedia.io import config_hash
@@ -50,7 +47,10 @@ def seed_spec(wildcards):
     """The seeds rule's view of a source's config (Stanford units also get their outline files)."""
     spec = source_config(config, wildcards.source)
     if wildcards.source == "stanford":
-        spec = {**spec, "outlines": stage_shards("generations", sources=["stanford_outline"])}
+        spec = {
+            **spec,
+            "outlines": stage_shards("generations", sources=["stanford_outline"]),
+        }
     if wildcards.source == "web":
         spec = {**spec, "assigned": "results/web/assigned.parquet"}
     return spec
@@ -59,7 +59,9 @@ def seed_spec(wildcards):
 def seed_inputs(wildcards):
     """Every file a source's seeds are read from (editing any reruns that source only)."""
     if wildcards.source == "web":
-        return ["results/web/assigned.parquet"]  # the web topic steps' output (rules/web.smk)
+        return [
+            "results/web/assigned.parquet"
+        ]  # the web topic steps' output (rules/web.smk)
     files = seed_input_files(wildcards.source, source_config(config, wildcards.source))
     if wildcards.source == "stanford":
         files += stage_shards("generations", sources=["stanford_outline"])
@@ -67,7 +69,9 @@ def seed_inputs(wildcards):
 
 
 def prompt_shards(source):
-    return expand("results/prompts/{source}/{shard}.parquet", source=source, shard=shards(source))
+    return expand(
+        "results/prompts/{source}/{shard}.parquet", source=source, shard=shards(source)
+    )
 
 
 def stage_shards(stage, suffix=".parquet", sources=SOURCES):
@@ -121,3 +125,12 @@ def final_targets():
         if TASKS:
             targets.append("results/tables/eval.csv")
     return targets
+
+
+def templates_root(template_paths):
+    """The templates folder, from a source's template inputs (templates/<source>/<style>.j2)."""
+    return str(Path(template_paths[0]).parent.parent)
+
+
+def web_spec():
+    return config["sources"]["web"]

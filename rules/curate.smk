@@ -5,15 +5,15 @@ rule decontaminate:
     output:
         clean="results/clean/{source}/{shard}.parquet",
         removed="results/clean/{source}/{shard}.removed.parquet",
-    params:
-        decontamination=config["decontamination"],
-        benchmarks=benchmark_specs(config["decontamination"]["benchmarks"]),
-    resources:
-        mem_mb=2000,
     log:
         "logs/decontaminate/{source}/{shard}.log",
     conda:
         "../envs/curate.yaml"
+    resources:
+        mem_mb=2000,
+    params:
+        decontamination=config["decontamination"],
+        benchmarks=benchmark_specs(config["decontamination"]["benchmarks"]),
     script:
         "../scripts/decontaminate.py"
 
@@ -27,14 +27,14 @@ rule contamination_table:
             caption="../report/contamination.rst",
             category="Curation",
         ),
+    log:
+        "logs/contamination_table.log",
+    localrule: True
+    conda:
+        "../envs/curate.yaml"
     params:
         decontamination=config["decontamination"],
         config_hash=CONFIG_HASH,
-    log:
-        "logs/contamination_table.log",
-    conda:
-        "../envs/curate.yaml"
-    localrule: True
     script:
         "../scripts/contamination_table.py"
 
@@ -50,16 +50,16 @@ rule dedup:
             category="Curation",
         ),
         removed="results/tables/dedup_removed.parquet",
-    params:
-        dedup=config["dedup"],
-        config_hash=CONFIG_HASH,
-        workdir="results/work/dedup",
-    threads: 2
-    resources:
-        mem_mb=4000,
     log:
         "logs/dedup.log",
     conda:
         "../envs/curate.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        dedup=config["dedup"],
+        config_hash=CONFIG_HASH,
+        workdir="results/work/dedup",
     script:
         "../scripts/dedup.py"

@@ -3,13 +3,13 @@ rule eval_task:
         lambda wildcards: benchmark_files([wildcards.task]),
     output:
         "results/eval/tasks/{task}.jsonl",
-    params:
-        spec=task_spec,
     log:
         "logs/eval_task/{task}.log",
+    localrule: True
     conda:
         "../envs/evaluate.yaml"
-    localrule: True
+    params:
+        spec=task_spec,
     script:
         "../scripts/eval_task.py"
 
@@ -20,20 +20,20 @@ rule evaluate:
         tasks=expand("results/eval/tasks/{task}.jsonl", task=TASKS),
     output:
         "results/eval/{run}.json",
-    params:
-        tasks=TASKS,
-        evaluation=config["evaluation"],
-        seed=config["seed"],
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=240,
     log:
         "logs/evaluate/{run}.log",
     benchmark:
         "benchmarks/evaluate/{run}.tsv"
     conda:
         "../envs/evaluate.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        tasks=TASKS,
+        evaluation=config["evaluation"],
+        seed=config["seed"],
     script:
         "../scripts/evaluate.py"
 
@@ -47,13 +47,13 @@ rule eval_table:
             caption="../report/eval.rst",
             category="Evaluation",
         ),
+    log:
+        "logs/eval_table.log",
+    localrule: True
+    conda:
+        "../envs/evaluate.yaml"
     params:
         runs=RUNS,
         config_hash=CONFIG_HASH,
-    log:
-        "logs/eval_table.log",
-    conda:
-        "../envs/evaluate.yaml"
-    localrule: True
     script:
         "../scripts/eval_table.py"

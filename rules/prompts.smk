@@ -9,17 +9,20 @@ for source in GEN_SOURCES:
             templates=template_files(source, "templates"),
         output:
             prompt_shards(source),
+        log:
+            f"logs/prompts/{source}.log",
+        localrule: True
+        conda:
+            "../envs/prompts.yaml"
         params:
             source=source,
             spec=source_config(config, source),
-            audiences={a: config["audiences"][a] for a in source_config(config, source)["audiences"]},
+            audiences={
+                a: config["audiences"][a]
+                for a in source_config(config, source)["audiences"]
+            },
             seed=config["seed"],
-            templates_dir="templates",
-        log:
-            f"logs/prompts/{source}.log",
-        conda:
-            "../envs/prompts.yaml"
-        localrule: True
+            templates_dir=lambda wildcards, input: templates_root(input.templates),
         script:
             "../scripts/prompts.py"
 
@@ -38,12 +41,12 @@ rule prompt_mix:
             caption="../report/prompt_mix.rst",
             category="Prompts",
         ),
-    params:
-        config_hash=CONFIG_HASH,
     log:
         "logs/prompt_mix.log",
+    localrule: True
     conda:
         "../envs/report.yaml"
-    localrule: True
+    params:
+        config_hash=CONFIG_HASH,
     script:
         "../scripts/prompt_mix.py"

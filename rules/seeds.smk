@@ -3,12 +3,12 @@ rule seeds:
         seed_inputs,
     output:
         "results/seeds/{source}.parquet",
-    params:
-        spec=seed_spec,
     log:
         "logs/seeds/{source}.log",
+    localrule: True
     conda:
         "../envs/seeds.yaml"
-    localrule: True
+    params:
+        spec=seed_spec,
     script:
         "../scripts/seeds.py"

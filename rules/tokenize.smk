@@ -3,12 +3,12 @@ rule tokenizer:
         stage_shards("dataset"),
     output:
         "results/tokenizer/tokenizer.json",
-    params:
-        tokenizer=config["tokenizer"],
     log:
         "logs/tokenizer.log",
     conda:
         "../envs/tokenize.yaml"
+    params:
+        tokenizer=config["tokenizer"],
     script:
         "../scripts/tokenizer.py"
 
@@ -20,12 +20,12 @@ rule tokenize:
     output:
         tokens=directory("results/tokens/{source}/data"),
         stats="results/tokens/{source}/stats.json",
-    params:
-        workdir="results/work/tokenize/{source}",
-        seed=config["seed"],
     log:
         "logs/tokenize/{source}.log",
     conda:
         "../envs/tokenize.yaml"
+    params:
+        workdir="results/work/tokenize/{source}",
+        seed=config["seed"],
     script:
         "../scripts/tokenize.py"

@@ -9,20 +9,20 @@ rule train:
             caption="../report/loss.rst",
             category="Training",
         ),
-    params:
-        sources=SOURCES,
-        mixture=config["train"]["mixture"],
-        run=lambda wildcards: config["train"]["runs"][wildcards.run],
-        seed=config["seed"],
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=600,
     log:
         "logs/train/{run}.log",
     benchmark:
         "benchmarks/train/{run}.tsv"
     conda:
         "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=600,
+    params:
+        sources=SOURCES,
+        mixture=config["train"]["mixture"],
+        run=lambda wildcards: config["train"]["runs"][wildcards.run],
+        seed=config["seed"],
     script:
         "../scripts/train.py"

@@ -3,21 +3,17 @@
 # results/web/assigned.parquet.
 
 
-def web_spec():
-    return config["sources"]["web"]
-
-
 rule web_extract:
     input:
         lambda wildcards: seed_input_files("web", web_spec()),
     output:
         "results/web/documents.parquet",
-    params:
-        spec=lambda wildcards: web_spec(),
     log:
         "logs/web/extract.log",
     conda:
         "../envs/web.yaml"
+    params:
+        spec=lambda wildcards: web_spec(),
     script:
         "../scripts/web_extract.py"
 
@@ -32,12 +28,12 @@ rule web_filter:
             caption="../report/web_filters.rst",
             category="Web topics",
         ),
-    params:
-        spec=lambda wildcards: web_spec(),
     log:
         "logs/web/filter.log",
     conda:
         "../envs/web.yaml"
+    params:
+        spec=lambda wildcards: web_spec(),
     script:
         "../scripts/web_filter.py"
 
@@ -47,17 +43,17 @@ rule web_embed:
         "results/web/filtered.parquet",
     output:
         "results/web/embeddings.parquet",
-    params:
-        spec=lambda wildcards: web_spec(),
-    threads: 2
-    resources:
-        mem_mb=4000,
     log:
         "logs/web/embed.log",
     benchmark:
         "benchmarks/web/embed.tsv"
     conda:
         "../envs/web.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        spec=lambda wildcards: web_spec(),
     script:
         "../scripts/web_embed.py"
 
@@ -68,17 +64,17 @@ rule web_cluster:
     output:
         clusters="results/web/clusters.parquet",
         centroids="results/web/centroids.parquet",
-    params:
-        spec=lambda wildcards: web_spec(),
-        seed=config["seed"],
-    resources:
-        mem_mb=8000,
     log:
         "logs/web/cluster.log",
     benchmark:
         "benchmarks/web/cluster.tsv"
     conda:
         "../envs/web.yaml"
+    resources:
+        mem_mb=8000,
+    params:
+        spec=lambda wildcards: web_spec(),
+        seed=config["seed"],
     script:
         "../scripts/web_cluster.py"
 
@@ -90,14 +86,14 @@ rule web_label_prompts:
         template="templates/web/label_topic.j2",
     output:
         "results/web/label_prompts.parquet",
+    log:
+        "logs/web/label_prompts.log",
+    localrule: True
+    conda:
+        "../envs/web.yaml"
     params:
         spec=lambda wildcards: web_spec(),
         seed=config["seed"],
-    log:
-        "logs/web/label_prompts.log",
-    conda:
-        "../envs/web.yaml"
-    localrule: True
     script:
         "../scripts/web_label_prompts.py"
 
@@ -107,22 +103,22 @@ rule web_label:
         "results/web/label_prompts.parquet",
     output:
         "results/web/labels.parquet",
-    params:
-        spec=lambda wildcards: web_spec(),
-        generation=config["generation"],
-        seed=config["seed"],
-        # Not an output: survives a failed job so that the rerun resumes.
-        ledger="results/ledger/web_labels.jsonl",
-    threads: 2
-    resources:
-        mem_mb=4000,
-        gpu=generation_gpus(config["generation"]),
     log:
         "logs/web/label.log",
     benchmark:
         "benchmarks/web/label.tsv"
     conda:
         GENERATION_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        gpu=generation_gpus(config["generation"]),
+    params:
+        spec=lambda wildcards: web_spec(),
+        generation=config["generation"],
+        seed=config["seed"],
+        # Not an output: survives a failed job so that the rerun resumes.
+        ledger="results/ledger/web_labels.jsonl",
     script:
         "../scripts/web_label.py"
 
@@ -142,14 +138,14 @@ rule web_topics:
             caption="../report/web_topics.rst",
             category="Web topics",
         ),
+    log:
+        "logs/web/topics.log",
+    localrule: True
+    conda:
+        "../envs/web.yaml"
     params:
         spec=lambda wildcards: web_spec(),
         seed=config["seed"],
-    log:
-        "logs/web/topics.log",
-    conda:
-        "../envs/web.yaml"
-    localrule: True
     script:
         "../scripts/web_topics.py"
 
@@ -162,11 +158,11 @@ rule web_assign:
         topics="results/tables/web_topics.csv",
     output:
         "results/web/assigned.parquet",
-    params:
-        spec=lambda wildcards: web_spec(),
     log:
         "logs/web/assign.log",
     conda:
         "../envs/web.yaml"
+    params:
+        spec=lambda wildcards: web_spec(),
     script:
         "../scripts/web_assign.py"

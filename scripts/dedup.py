@@ -1,3 +1,4 @@
+import _paths  # noqa: F401 (puts src/ on the path)
 from synthpedia.logs import log_to
 
 if __name__ == "__main__":  # datatrove starts workers with forkserver: guard the entry point

@@ -1,3 +1,4 @@
+import _paths  # noqa: F401 (puts src/ on the path)
 from synthpedia.logs import log_to
 
 log_to(snakemake.log[0])

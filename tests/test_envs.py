@@ -90,6 +90,8 @@ def third_party_imports(path: Path, seen=None) -> set[str]:
                 mod = ROOT / "src" / Path(*name.split("."))
                 for target in (mod.with_suffix(".py"), mod / "__init__.py"):
                     found |= third_party_imports(target, seen)
+            elif (ROOT / "scripts" / f"{top}.py").exists():
+                continue  # a helper beside the scripts (scripts/_paths.py)
             elif top and top not in sys.stdlib_module_names and top != "__future__":
                 found.add(top)
     return found
