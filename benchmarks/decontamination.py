@@ -238,6 +238,11 @@ def main(argv=None):
             failed = True
         if not every_item:
             continue
+        per_doc = hits.group_by("prompt_id").len()
+        fan = per_doc.filter(pl.col("len") > 100)
+        if fan.height:
+            print(f"  {fan.height} documents have more than 100 items over the threshold ({fan['len'].sum()} of the "
+                  f"{hits.height} SequenceMatcher hits): items sharing a long preamble (MMLU moral scenarios)")
         by_kind = {k: sum(1 for d in removed if kinds[d] == k) for k in sorted(set(kinds))}
         print("  removed by planted kind: " + ", ".join(f"{k} {v}" for k, v in by_kind.items()))
         extra = sorted(removed - set(base_removed))

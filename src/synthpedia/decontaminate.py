@@ -605,7 +605,7 @@ def decontaminate_job(
         index,
         threshold=params["threshold"],
         min_block=params["min_block"],
-        every_item=params.get("every_item", True),
+        every_item=params["every_item"],
     )
     log.info("%d generations, %d removed, %d benchmark items indexed", df.height, df.height - clean.height, len(items))
     write_parquet(clean, clean_path)
