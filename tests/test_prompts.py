@@ -120,3 +120,35 @@ def test_sampling_depends_on_config_seed_only(audiences):
     assert one.height == 10
     assert set(one["prompt_id"]) != set(sample_prompts(prompts, 10, seed=2)["prompt_id"])
     assert sample_prompts(prompts, None, seed=1).height == prompts.height
+
+
+def _web_seed(style, seed_id):
+    return {"seed_id": seed_id, "source": "web", "url": "https://example.org/a", "cluster": 1,
+            "topic": "Home Bread Baking", "style": style, "extract": "Knead the dough for ten minutes."}
+
+
+def test_web_prompt_exact_text(audiences):
+    spec = {"audiences": ["general"], "topic_fraction": 0.5}
+    # Find one seed the coin gives the topic to, and one it does not (config seed 42).
+    rows = [_web_seed("blogpost", f"w{i}") for i in range(40)]
+    prompts = render_prompts("web", pl.DataFrame(rows), spec, audiences, seed=42)
+    with_topic = prompts.filter(pl.col("variant") == "with_topic")
+    plain = prompts.filter(pl.col("variant") == "plain")
+    assert with_topic.height and plain.height
+    instructions = audiences["general"]["instructions"]["blogpost"].strip()
+    expected = (
+        'Here is an extract from a web page: "Knead the dough for ten minutes.".\n\n'
+        "Write a long, engaging blog post for a general adult audience, related to this extract, within the "
+        'context of "Home Bread Baking". Pick one idea from the extract and explore it with fresh angles, '
+        "personal-feeling observations, practical tips and concrete examples, so that the reader learns something "
+        "and wants to read to the end.\n"
+        f"{instructions}\n\n"
+        "Do not copy the extract, and start directly with the post: no greeting and no introduction about yourself.\n"
+    )
+    assert with_topic["prompt"][0] == expected
+    assert plain["prompt"][0] == expected.replace(', within the context of "Home Bread Baking"', "")
+    # About half get the topic; a different config seed flips coins, not the prompts' set of seeds.
+    assert 10 <= with_topic.height <= 30
+    other = render_prompts("web", pl.DataFrame(rows), spec, audiences, seed=7)
+    assert set(other["seed_id"]) == set(prompts["seed_id"])
+    assert set(other.filter(pl.col("variant") == "with_topic")["seed_id"]) != set(with_topic["seed_id"])
