@@ -1,4 +1,5 @@
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -31,3 +32,19 @@ def default_config() -> dict:
     with open(ROOT / "config.yaml") as fh:
         config = yaml.safe_load(fh)
     return validate_config(config, base_dir=ROOT)
+
+
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "rules", "scripts", "src", "templates", "resources", "schemas",
+                  "profiles", "report", "envs", "config")
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A copy of the workflow in `dest`, so test runs never write into the checkout."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    return dest

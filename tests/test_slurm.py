@@ -17,8 +17,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from conftest import ROOT
-from test_workflow import SNAKEMAKE, WORKFLOW_FILES, snakemake
+from conftest import ROOT, copy_workflow
+from test_workflow import SNAKEMAKE, snakemake
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 TEST_PROFILE = ROOT / "tests" / "slurm" / "profile"
@@ -33,17 +33,6 @@ def tiny_config() -> dict:
     config["generation"]["sampling"]["max_tokens"] = 8
     config["generation"]["min_completion_tokens"] = 1
     return config
-
-
-def copy_workflow(dest):
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy2(src, dest / name)
-    return dest
 
 
 @pytest.fixture(scope="module")

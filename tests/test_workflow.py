@@ -1,6 +1,5 @@
 """Workflow tests: lint, format, dry runs, and a real run of the whole embedded default."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,12 +7,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, copy_workflow
 
 BIN = Path(sys.executable).parent
 SNAKEMAKE = str(BIN / "snakemake")
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "rules", "scripts", "src", "templates", "resources", "schemas",
-                  "profiles", "report", "envs", "config")
 
 
 def snakemake(*args, cwd=ROOT, check=True):
@@ -42,14 +39,7 @@ def jobs_planned(dry_run_output: str) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """A copy of the workflow, so runs never write into the checkout."""
-    dest = tmp_path_factory.mktemp("workflow")
-    for name in WORKFLOW_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy2(src, dest / name)
-    return dest
+    return copy_workflow(tmp_path_factory.mktemp("workflow"))
 
 
 def test_lint_is_clean():
