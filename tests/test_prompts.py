@@ -152,3 +152,45 @@ def test_web_prompt_exact_text(audiences):
     other = render_prompts("web", pl.DataFrame(rows), spec, audiences, seed=7)
     assert set(other["seed_id"]) == set(prompts["seed_id"])
     assert set(other.filter(pl.col("variant") == "with_topic")["seed_id"]) != set(with_topic["seed_id"])
+
+
+WEB_STYLE_BODIES = {
+    "wikihow": (
+        "Write a long and very detailed wikiHow-style tutorial for a general adult audience, on a task related to "
+        'this extract, within the context of "Home Bread Baking". Give it a "How to ..." title, then organise it as '
+        "numbered steps. For each step explain what to do, why it helps reach the goal, and the key tips and "
+        "mistakes to avoid, so that a reader can follow it without any other help.",
+        "Do not use images, and start directly with the tutorial: no greeting and no introduction about yourself.",
+    ),
+    "textbook_narrative": (
+        "Write a long and detailed course unit for a textbook aimed at a general adult audience, related to this "
+        'extract, within the context of "Home Bread Baking". Tell it as a story that moves forward: introduce each '
+        "idea through a situation, a character or a question, then explain it fully before going on to the next "
+        "one. Go deep on a few concepts rather than touching many.",
+        "Do not copy the extract, do not give the unit a title or an introduction about yourself, and do not use "
+        "images: start directly with the content.",
+    ),
+    "textbook_academic": (
+        "Write a long and detailed course unit for a textbook aimed at a general adult audience, related to this "
+        'extract, within the context of "Home Bread Baking". Develop each concept in depth before moving to the '
+        "next one, with precise definitions, the reasoning or evidence behind it, and concrete worked examples (a "
+        "calculation, a key date and figure, a case study). Prefer depth of understanding over breadth.",
+        "Do not copy the extract, do not add a title, headings or an introduction about yourself, and do not use "
+        "images: start directly with the content.",
+    ),
+}
+
+
+@pytest.mark.parametrize("style", sorted(WEB_STYLE_BODIES))
+def test_web_prompt_exact_text_per_style(audiences, style):
+    topic_style = "wikihow" if style == "wikihow" else "textbook"
+    rows = [_web_seed(topic_style, f"w{i}") for i in range(60)]
+    prompts = render_prompts("web", pl.DataFrame(rows), {"audiences": ["general"]}, audiences, seed=42)
+    row = prompts.filter((pl.col("style") == style) & (pl.col("variant") == "with_topic"))
+    assert row.height
+    body, closing = WEB_STYLE_BODIES[style]
+    instructions = audiences["general"]["instructions"][style].strip()
+    assert row["prompt"][0] == (
+        f'Here is an extract from a web page: "Knead the dough for ten minutes.".\n\n{body}\n{instructions}\n\n'
+        f"{closing}\n"
+    )
