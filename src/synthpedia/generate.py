@@ -17,6 +17,7 @@ finish, in any order):
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import json
@@ -241,10 +242,8 @@ class LlamaCppBackend(Backend):
                 worker.kill()
                 worker.wait()
                 for stream in (worker.stdin, worker.stdout):
-                    try:
+                    with contextlib.suppress(OSError):  # a pipe the dead worker already broke
                         stream.close()
-                    except OSError:
-                        pass
 
     def close(self) -> None:
         if self._llm is not None:
@@ -254,13 +253,11 @@ class LlamaCppBackend(Backend):
 
 def _die_with_parent(parent: int) -> None:
     """Linux: this process gets SIGKILL when its parent dies (a killed job leaves no workers behind)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the parent's kill() still ends us
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
     if os.getppid() != parent:  # the parent died before prctl
         os._exit(1)
 
