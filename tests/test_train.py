@@ -244,6 +244,10 @@ def test_bad_mixture_or_params_name_the_culprit(corpus, tmp_path):
     empty.mkdir()
     with pytest.raises(InputError, match="no .ds token files"):
         MixtureSampler({"web": str(empty)}, {"web": 1}, seq_len=32, seed=0)
+    # Beside a source with data, an empty one (e.g. no web topic kept) is left out, not fatal.
+    mixed = MixtureSampler({**corpus["dirs"], "web": str(empty)}, {"stories": 1, "textbooks": 1, "web": 5},
+                           seq_len=32, seed=0)
+    assert "web" not in set(mixed.batch(100)[1])
     with pytest.raises(InputError, match="layerz"):
         train_params({"layerz": 3})
     with pytest.raises(InputError, match="heads"):

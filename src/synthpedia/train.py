@@ -141,20 +141,31 @@ class MixtureSampler:
         w = np.array([float(weights[s]) for s in self.sources])
         if (w < 0).any() or w.sum() <= 0:
             raise InputError(f"train: mixture weights must be >= 0 with a positive sum, got {dict(weights)}")
-        keep = w > 0
-        self.sources = [s for s, k in zip(self.sources, keep) if k]
-        self.probs = w[keep] / w[keep].sum()
-        self.datasets = []
-        for source in self.sources:
+        # A source whose folder holds less than one window (e.g. every web topic was dropped, so
+        # no web document was generated) is left out of the mixture with a warning; none at all is an error.
+        sources, probs, self.datasets = [], [], []
+        for source, weight in zip(self.sources, w):
+            if weight <= 0:
+                continue
             folder = Path(token_dirs[source])
-            if not any(folder.rglob("*.ds")):
-                raise InputError(f"train: source {source}: no .ds token files in {folder}")
-            ds = DatatroveFolderDataset(
-                str(folder), seq_len=seq_len, token_size=_token_size(folder), recursive=True, shuffle=False
-            )
-            if len(ds) == 0:
-                raise InputError(f"train: source {source}: fewer than seq_len+1={seq_len + 1} tokens in {folder}")
+            ds = None
+            if any(folder.rglob("*.ds")):
+                ds = DatatroveFolderDataset(
+                    str(folder), seq_len=seq_len, token_size=_token_size(folder), recursive=True, shuffle=False
+                )
+            if ds is None or len(ds) == 0:
+                log.warning("train: source %s has fewer than seq_len+1=%d tokens in %s: left out of the mixture",
+                            source, seq_len + 1, folder)
+                continue
+            sources.append(source)
+            probs.append(weight)
             self.datasets.append(ds)
+        if not sources:
+            raise InputError(
+                f"train: every source has fewer than seq_len+1={seq_len + 1} tokens (or no .ds token files): {token_dirs}"
+            )
+        self.sources = sources
+        self.probs = np.array(probs) / sum(probs)
         self.rng = np.random.default_rng(seed)
 
     def window_counts(self) -> dict:
