@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from synthpedia.errors import InputError
-from synthpedia.generate import Backend, Completion, GenerationLedger, LlamaCppBackend
+from synthpedia.generate import Backend, Completion, GenerationLedger
 from synthpedia.prompts import SOURCE_PROMPTS, render_prompts
 from synthpedia.seeds import load_seeds
 from synthpedia.web import (
@@ -21,8 +21,6 @@ from synthpedia.web import (
     WEB_SEED_COLUMNS,
     assign_web_seeds,
     cluster,
-    cluster_map,
-    cluster_sizes,
     embed,
     extract_web,
     label_clusters,

@@ -24,6 +24,8 @@ import polars as pl
 
 from synthpedia.errors import InputError
 from synthpedia.io import atomic_path, stable_hash, write_json
+from synthpedia.tokens import EOS_TOKEN
+from synthpedia.tokens import load_tokenizer as load_tokenizer_file
 
 # Nothing in training may reach the hub: the tokenizer and the data are local.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -31,8 +33,6 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 log = logging.getLogger(__name__)
-
-EOS_TOKEN = "<|endoftext|>"
 
 LOSS_TABLE_COLUMNS = ("step", "loss", "lr", "tokens", "seconds")
 
@@ -189,17 +189,10 @@ class MixtureSampler:
 
 def load_tokenizer(tokenizer_json: str):
     """A transformers fast tokenizer over the trained `tokenizer.json`, with eos/bos/pad = <|endoftext|>."""
-    from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    path = Path(tokenizer_json)
-    if not path.is_file():
-        raise InputError(f"train: tokenizer file not found: {path}")
-    raw = Tokenizer.from_file(str(path))
-    if raw.token_to_id(EOS_TOKEN) is None:
-        raise InputError(f"train: tokenizer has no {EOS_TOKEN} token ({path})")
     return PreTrainedTokenizerFast(
-        tokenizer_object=raw,
+        tokenizer_object=load_tokenizer_file(tokenizer_json),  # checks the file and its eos token
         eos_token=EOS_TOKEN,
         bos_token=EOS_TOKEN,
         pad_token=EOS_TOKEN,
