@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
@@ -11,6 +10,14 @@ from pathlib import Path
 from typing import Iterator
 
 import polars as pl
+
+from .ids import config_hash, stable_hash  # noqa: F401 (re-exported)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -21,6 +28,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp makes the file 0600: give it the mode a plain open() would, so outputs follow the umask.
+    os.chmod(tmp_path, 0o666 & ~_umask())
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -52,14 +61,3 @@ def read_parquets(paths) -> pl.DataFrame:
     frames = [pl.read_parquet(p) for p in paths]
     frames = [f for f in frames if f.width]
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-
-
-def stable_hash(*parts, length: int = 16) -> str:
-    """Hex digest (sha256, truncated) of the JSON of `parts`: stable across runs and machines."""
-    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
-
-
-def config_hash(config: dict) -> str:
-    """Short hash of a whole config, stamped into every table for provenance."""
-    return stable_hash(config, length=12)

@@ -1,8 +1,22 @@
-"""Column sets of every table the workflow writes: one place, imported everywhere.
+"""Every table the workflow writes: its columns and their types, in one place, and one writer.
 
-A stage adds columns to the rows it receives and never renames them, so every
-final row still carries its prompt, template, seed and source (provenance).
+Data shards (prompts, generations, clean and dataset shards) carry the
+provenance columns; a stage adds columns to the rows it receives and never
+renames them, so every final row still names its prompt, template, seed and
+source. Report tables (``results/tables/*``) are written by `write_table`,
+which checks the columns, casts them to the declared types and stamps
+``config_hash`` and ``version`` on every row: parquet for the pipeline,
+CSV for people and the report.
 """
+
+from __future__ import annotations
+
+import os
+
+import polars as pl
+
+from . import __version__
+from .io import write_csv, write_parquet
 
 # results/seeds/{source}.parquet: these plus the source's own fields.
 SEED_COLUMNS = ("seed_id", "source")
@@ -33,31 +47,135 @@ GENERATION_COLUMNS = PROMPT_COLUMNS + (
     "finish_reason",
     "seconds",
 )
+GENERATION_INT_COLUMNS = ("gen_seed", "prompt_tokens", "completion_tokens")
 
 # results/generations/{source}/{shard}.failed.parquet
 FAILED_COLUMNS = GENERATION_COLUMNS + ("reason",)
 
 # results/clean/{source}/{shard}.removed.parquet: one row per (generation, benchmark item) hit
-CONTAMINATION_HIT_COLUMNS = (
-    "prompt_id",
-    "source",
-    "benchmark",
-    "item_id",
-    "ratio",
-)
+CONTAMINATION_HIT_COLUMNS = ("prompt_id", "source", "benchmark", "item_id", "ratio")
 
-# results/tables/contamination.csv
-CONTAMINATION_TABLE_COLUMNS = (
-    "group",
-    "benchmark",
-    "samples_removed",
-    "unique_benchmark_items",
-    "config_hash",
-    "version",
-)
+# results/tables/dedup_removed.parquet: one row per removed near-duplicate
+DEDUP_REMOVED_COLUMNS = ("prompt_id", "source", "duplicate_of", "duplicate_of_source")
 
-# results/tables/dedup.csv
-DEDUP_TABLE_COLUMNS = ("source", "documents_in", "removed", "kept", "config_hash", "version")
+PROVENANCE = {"config_hash": pl.String, "version": pl.String}
 
-# results/tables/eval.csv
-EVAL_TABLE_COLUMNS = ("run", "task", "metric", "value", "stderr", "chance", "config_hash", "version")
+# Report tables: name -> column -> type (provenance columns added by the writer).
+TABLES: dict[str, dict[str, pl.DataType]] = {
+    "prompt_mix": {
+        "source": pl.String,
+        "style": pl.String,
+        "audience": pl.String,
+        "prompts": pl.Int64,
+        "share": pl.Float64,
+    },
+    "generation": {
+        "source": pl.String,
+        "shard": pl.String,
+        "backend": pl.String,
+        "model": pl.String,
+        "prompts": pl.Int64,
+        "completions": pl.Int64,
+        "failed": pl.Int64,
+        "failed_by_reason": pl.String,  # JSON: reason -> count
+        "sent": pl.Int64,
+        "resumed": pl.Int64,
+        "retried": pl.Int64,
+        "prompt_tokens": pl.Int64,
+        "completion_tokens": pl.Int64,
+        "sent_completion_tokens": pl.Int64,
+        "wall_seconds": pl.Float64,
+        "gpus": pl.Int64,
+        "gpu_seconds": pl.Float64,
+        "tokens_per_second": pl.Float64,
+        "tokens_per_gpu_second": pl.Float64,
+        "gpu_hours_per_billion_tokens": pl.Float64,
+        "wall_hours_per_billion_tokens": pl.Float64,
+    },
+    "web_filters": {
+        "filter": pl.String,
+        "documents_in": pl.Int64,
+        "dropped": pl.Int64,
+        "kept": pl.Int64,
+        "reasons": pl.String,  # JSON: reason -> count
+    },
+    "web_topics": {
+        "cluster": pl.Int64,
+        "size": pl.Int64,
+        "topic": pl.String,
+        "educational_score": pl.Int64,
+        "kept": pl.Boolean,
+        "why_dropped": pl.String,
+        "style": pl.String,
+    },
+    "contamination": {
+        "group": pl.String,
+        "benchmark": pl.String,
+        "samples_removed": pl.Int64,
+        "unique_benchmark_items": pl.Int64,
+    },
+    "dedup": {
+        "source": pl.String,
+        "documents_in": pl.Int64,
+        "removed": pl.Int64,
+        "kept": pl.Int64,
+    },
+    "loss": {
+        "step": pl.Int64,
+        "loss": pl.Float64,
+        "lr": pl.Float64,
+        "tokens": pl.Int64,
+        "seconds": pl.Float64,
+    },
+    "eval": {
+        "run": pl.String,
+        "task": pl.String,
+        "metric": pl.String,
+        "value": pl.Float64,
+        "stderr": pl.Float64,
+        "chance": pl.Float64,
+    },
+}
+
+
+def table_columns(name: str) -> tuple[str, ...]:
+    """The columns of report table `name`, provenance included, in file order."""
+    return (*TABLES[name], *PROVENANCE)
+
+
+def empty_table(name: str) -> pl.DataFrame:
+    """An empty frame with report table `name`'s columns (provenance excluded)."""
+    return pl.DataFrame(schema=TABLES[name])
+
+
+def stamp_table(df: pl.DataFrame, name: str, config_hash: str) -> pl.DataFrame:
+    """`df` checked against table `name`, cast to its types, with config_hash and version added.
+
+    Raises ValueError naming the table and the columns that are missing or unknown.
+    """
+    schema = TABLES[name]
+    given = [c for c in df.columns if c not in PROVENANCE]
+    missing = [c for c in schema if c not in given]
+    extra = [c for c in given if c not in schema]
+    if missing or extra:
+        raise ValueError(f"table {name}: missing columns {missing}, unknown columns {extra}")
+    return df.select([pl.col(c).cast(t) for c, t in schema.items()]).with_columns(
+        pl.lit(config_hash, dtype=pl.String).alias("config_hash"),
+        pl.lit(__version__, dtype=pl.String).alias("version"),
+    )
+
+
+def write_table(df: pl.DataFrame, name: str, config_hash: str, *paths: str | os.PathLike) -> pl.DataFrame:
+    """Write report table `name` (stamped, see `stamp_table`) to each path: .parquet or .csv by suffix.
+
+    Returns the stamped frame.
+    """
+    stamped = stamp_table(df, name, config_hash)
+    for path in paths:
+        if str(path).endswith(".parquet"):
+            write_parquet(stamped, path)
+        elif str(path).endswith(".csv"):
+            write_csv(stamped, path)
+        else:
+            raise ValueError(f"table {name}: {path} is neither .parquet nor .csv")
+    return stamped
