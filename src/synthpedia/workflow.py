@@ -9,6 +9,12 @@ and the env choice. Jobs set themselves up with `synthpedia.runtime`.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Iterable
+
+from .errors import InputError
+
 BACKENDS = ("llamacpp", "openai", "vllm")
 
 # Settings that change how fast or where a job runs, never what it writes. The rule keeps them out
@@ -41,3 +47,38 @@ def generation_gpus(generation: dict) -> int:
 def shard_name(index: int) -> str:
     """The name of shard `index`: 000, 001, ..."""
     return f"{index:03d}"
+
+
+WARC_SUFFIXES = (".warc", ".warc.gz")
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+
+
+def web_file_kind(path: str | os.PathLike) -> str | None:
+    """"warc", "html", or None for a file the web source does not read, by its name."""
+    name = Path(path).name.lower()
+    if name.endswith(WARC_SUFFIXES):
+        return "warc"
+    if name.endswith(HTML_SUFFIXES):
+        return "html"
+    return None
+
+
+def web_input_files(paths: Iterable[str | os.PathLike], key: str = "sources.web.inputs") -> list[str]:
+    """The WARC and HTML files behind `paths` (files, or folders searched recursively, sorted).
+
+    Files in a folder with other suffixes (LICENSE, README, ...) are ignored; a file named
+    directly must be WARC(.gz) or HTML. Raises InputError naming config key `key` for a
+    missing path or a file of another kind.
+    """
+    files: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(str(p) for p in path.rglob("*") if p.is_file() and web_file_kind(p))
+        elif path.is_file():
+            if not web_file_kind(path):
+                raise InputError(f"config key '{key}': {path}: not a WARC (.warc, .warc.gz) or HTML (.html, .htm) file")
+            files.append(str(path))
+        else:
+            raise InputError(f"config key '{key}': input not found: {path}")
+    return files
