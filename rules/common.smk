@@ -1,28 +1,33 @@
 import sys
 from pathlib import Path
 
-# The package lives in src/: importable here; job scripts import scripts/_paths.py for the same.
+# The package lives in src/; the rule files import only its light workflow layer.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from synthpedia.config import source_config, validate_config
-from synthpedia.io import config_hash
-from synthpedia.prompts import shard_name, template_files
-from synthpedia.seeds import seed_input_files
+from synthpedia.workflow import (
+    config_hash,
+    dataset_sources,
+    generation_env,
+    prompt_sources,
+    seed_inputs,
+    shard_names,
+    source_settings,
+    stage_paths,
+    template_files,
+    validate_config,
+)
 
 validate_config(config)
 
 CONFIG_HASH = config_hash(config)
-# vLLM has an env of its own (CUDA wheels); the CPU and client backends share one.
-GENERATION_ENV = (
-    "../envs/vllm.yaml"
-    if config["generation"]["backend"] == "vllm"
-    else "../envs/generate.yaml"
-)
+# Whether jobs that load models or data may reach a hub (applied inside those jobs only).
+OFFLINE = config["offline"]
+GENERATION_ENV = generation_env(config)
 # Sources whose generations become the dataset.
-SOURCES = sorted(config["sources"])
-# Sources that have prompts and generations: the dataset's, plus intermediate steps
-# (Stanford course outlines, generated before the Stanford unit prompts).
-GEN_SOURCES = sorted(SOURCES + (["stanford_outline"] if "stanford" in SOURCES else []))
+SOURCES = dataset_sources(config)
+# Everything with prompts and generations: the dataset's sources plus their steps
+# (Stanford's course outlines, generated before the Stanford unit prompts).
+GEN_SOURCES = prompt_sources(config)
 RUNS = sorted(config["train"]["runs"])
 TASKS = config["evaluation"]["tasks"]
 
@@ -40,56 +45,30 @@ wildcard_constraints:
 
 
 def shards(source):
-    return [shard_name(i) for i in range(source_config(config, source)["shards"])]
+    return shard_names(config, source)
 
 
-def seed_spec(wildcards):
-    """The seeds rule's view of a source's config (Stanford units also get their outline files)."""
-    spec = source_config(config, wildcards.source)
-    if wildcards.source == "stanford":
-        spec = {
-            **spec,
-            "outlines": stage_shards("generations", sources=["stanford_outline"]),
-        }
-    if wildcards.source == "web":
-        spec = {**spec, "assigned": "results/web/assigned.parquet"}
-    return spec
+def seed_files(wildcards):
+    """The seeds rule's named inputs: the source's input files and the workflow-made files it reads."""
+    return seed_inputs(config, wildcards.source)
 
 
-def seed_inputs(wildcards):
-    """Every file a source's seeds are read from (editing any reruns that source only)."""
-    if wildcards.source == "web":
-        return [
-            "results/web/assigned.parquet"
-        ]  # the web topic steps' output (rules/web.smk)
-    files = seed_input_files(wildcards.source, source_config(config, wildcards.source))
-    if wildcards.source == "stanford":
-        files += stage_shards("generations", sources=["stanford_outline"])
-    return files
+def seed_reads(wildcards):
+    """Names of the seeds rule's inputs that the loader reads (workflow-made files)."""
+    return sorted(set(seed_inputs(config, wildcards.source)) - {"files"})
 
 
 def prompt_shards(source):
-    return expand(
-        "results/prompts/{source}/{shard}.parquet", source=source, shard=shards(source)
-    )
+    return stage_paths(config, "prompts", [source])
 
 
 def stage_shards(stage, suffix=".parquet", sources=SOURCES):
     """One stage's shard files over the dataset's sources, e.g. stage_shards("clean")."""
-    return [
-        f"results/{stage}/{source}/{shard}{suffix}"
-        for source in sources
-        for shard in shards(source)
-    ]
+    return stage_paths(config, stage, sources, suffix)
 
 
 def source_stage_shards(stage):
-    return lambda wildcards: expand(
-        "results/{stage}/{source}/{shard}.parquet",
-        stage=stage,
-        source=wildcards.source,
-        shard=shards(wildcards.source),
-    )
+    return lambda wildcards: stage_paths(config, stage, [wildcards.source])
 
 
 def benchmark_specs(names):

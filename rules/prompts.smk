@@ -16,10 +16,10 @@ for source in GEN_SOURCES:
             "../envs/prompts.yaml"
         params:
             source=source,
-            spec=source_config(config, source),
+            spec=source_settings(config, source),
             audiences={
                 a: config["audiences"][a]
-                for a in source_config(config, source)["audiences"]
+                for a in source_settings(config, source)["audiences"]
             },
             seed=config["seed"],
             templates_dir=lambda wildcards, input: templates_root(input.templates),

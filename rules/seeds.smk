@@ -1,6 +1,6 @@
 rule seeds:
     input:
-        seed_inputs,
+        unpack(seed_files),
     output:
         "results/seeds/{source}.parquet",
     log:
@@ -9,6 +9,8 @@ rule seeds:
     conda:
         "../envs/seeds.yaml"
     params:
-        spec=seed_spec,
+        spec=lambda wildcards: source_settings(config, wildcards.source),
+        reads=seed_reads,
+        offline=OFFLINE,
     script:
         "../scripts/seeds.py"

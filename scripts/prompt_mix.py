@@ -5,4 +5,9 @@ log_to(snakemake.log[0])
 
 from synthpedia.report import prompt_mix_job  # noqa: E402
 
-prompt_mix_job(list(snakemake.input), snakemake.output.table, snakemake.output.figure, snakemake.params.config_hash)
+prompt_mix_job(
+    prompt_paths=list(snakemake.input),
+    out_csv=snakemake.output.table,
+    out_png=snakemake.output.figure,
+    config_hash=snakemake.params.config_hash,
+)

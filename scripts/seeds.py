@@ -3,7 +3,20 @@ from synthpedia.logs import log_to
 
 log_to(snakemake.log[0])
 
-from synthpedia.io import write_parquet  # noqa: E402
-from synthpedia.seeds import load_seeds  # noqa: E402
+from synthpedia.runtime import prepare_job  # noqa: E402
 
-write_parquet(load_seeds(snakemake.wildcards.source, snakemake.params.spec), snakemake.output[0])
+prepare_job(offline=snakemake.params.offline)
+
+from synthpedia.seeds import seeds_job  # noqa: E402
+
+
+def _files(value):
+    return [value] if isinstance(value, str) else list(value)
+
+
+seeds_job(
+    source=snakemake.wildcards.source,
+    spec=snakemake.params.spec,
+    reads={name: _files(getattr(snakemake.input, name)) for name in snakemake.params.reads},
+    out_seeds=snakemake.output[0],
+)

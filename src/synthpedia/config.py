@@ -1,22 +1,21 @@
-"""Config validation: JSON Schema with defaults, then checks the schema cannot express.
+"""Config validation: JSON Schema with defaults, then the checks the schema cannot express.
 
 A bad config fails here, before any job starts, with the key path at fault.
+Imports only the standard library, PyYAML and jsonschema (the rule files call it).
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import jsonschema
-import yaml
 
 from .errors import InputError
-from .prompts import source_styles
-from .seeds import seed_input_files, stanford_outline_spec
-from .train import train_params
+from .registry import SCHEMA_PATH, Source, input_files, load_schema, registry_from_schema, source_spec
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+__all__ = ["SCHEMA_PATH", "configured_sources", "load_schema", "validate_config"]
 
 
 def _key_path(parts) -> str:
@@ -39,6 +38,12 @@ def _with_defaults(validator_class):
 
 def _describe(error: jsonschema.ValidationError) -> str:
     where = _key_path(error.absolute_path)
+    if error.schema.get("x-secret-name"):
+        # The value may be the secret itself, pasted by mistake: never repeat it.
+        return (
+            f"config key '{where}': must be the name of an environment variable that holds the secret "
+            f"(letters, digits and underscores); the value given is not shown"
+        )
     if error.validator == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
         hint = f" (known keys: {', '.join(known)})" if known else ""
@@ -46,44 +51,58 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key '{where}': {error.message}"
 
 
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    with open(path) as fh:
-        return yaml.safe_load(fh)
-
-
-def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH, base_dir: str | Path = ".") -> dict:
+def validate_config(config: dict, schema_path: str | os.PathLike = SCHEMA_PATH, base_dir: str | os.PathLike = ".") -> dict:
     """Validate `config` in place against the schema, filling defaults; return it.
 
-    Raises InputError naming the first bad key (unknown key, wrong type, missing
-    required key, missing input file, undefined audience or benchmark).
+    Raises InputError naming the first bad key: an unknown key, a wrong type, a
+    missing required key, a missing input file, an undefined audience or
+    benchmark, a name under `train.mixture` or `decontamination.groups` that is
+    not a source, or a benchmark file that does not parse as
+    its declared format.
     """
     schema = load_schema(schema_path)
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
-    # Defaults of nested objects appear only once their parent exists: two passes fill both levels.
+    # Defaults of nested objects appear only once their parent exists: repeated passes fill every level.
     for _ in range(3):
         errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
         if errors:
             raise InputError(_describe(errors[0]))
-    _check_cross_references(config)
-    _check_files(config, Path(base_dir))
+    known = registry_from_schema(schema)
+    sources = configured_sources(config, known)
+    _check_audiences(config, sources)
+    _check_benchmark_names(config)
+    _check_source_names(config, known)
+    _check_train_runs(config)
+    _check_files(config, sources, Path(base_dir))
+    _check_benchmark_files(config, Path(base_dir))
     return config
 
 
-def _check_cross_references(config: dict) -> None:
+def configured_sources(config: dict, known: dict[str, Source]) -> list[Source]:
+    """The registry records of the configured sources and their steps (steps first, then by name)."""
+    chosen = [known[name] for name in sorted(config["sources"])]
+    steps = [known[step] for source in chosen for step in source.steps]
+    return steps + chosen
+
+
+def _check_audiences(config: dict, sources: list[Source]) -> None:
     audiences = config.get("audiences", {})
-    prompt_sources = [(source, f"sources.{source}") for source in sorted(config["sources"])]
-    if "stanford" in config["sources"]:
-        prompt_sources.append(("stanford_outline", "sources.stanford.outline"))
-    for source, key in prompt_sources:
-        spec = source_config(config, source)
+    for source in sources:
+        spec = source_spec(config, source)
+        styles = spec.get("styles") or source.styles
         for name in spec.get("audiences", []):
             if name not in audiences:
-                raise InputError(f"config key '{key}.audiences': audience '{name}' is not defined under 'audiences'")
-            for style in source_styles(source, spec):
+                raise InputError(
+                    f"config key '{source.key}.audiences': audience '{name}' is not defined under 'audiences'"
+                )
+            for style in styles:
                 if style not in audiences[name]["instructions"]:
                     raise InputError(
-                        f"config key 'audiences.{name}.instructions': no '{style}' entry, needed by {key}"
+                        f"config key 'audiences.{name}.instructions': no '{style}' entry, needed by {source.key}"
                     )
+
+
+def _check_benchmark_names(config: dict) -> None:
     defined = sorted(config["benchmarks"])
     for key, section in (("decontamination.benchmarks", "decontamination"), ("evaluation.tasks", "evaluation")):
         field = key.split(".")[1]
@@ -93,33 +112,52 @@ def _check_cross_references(config: dict) -> None:
         for name in chosen:
             if name not in config["benchmarks"]:
                 raise InputError(f"config key '{key}': benchmark '{name}' is not defined under 'benchmarks'")
-    for name, run in config["train"]["runs"].items():
-        try:
-            train_params(run["params"])
-        except InputError as err:
-            raise InputError(f"config key 'train.runs.{name}.params': {err}") from err
+
+
+def _check_source_names(config: dict, known: dict[str, Source]) -> None:
+    sources = sorted(name for name, source in known.items() if not source.is_step)
+    named = [(f"train.mixture.{name}", name) for name in config["train"]["mixture"]]
+    for group, members in config["decontamination"]["groups"].items():
+        named += [(f"decontamination.groups.{group}", name) for name in members]
+    for key, name in named:
+        if name not in sources:
+            raise InputError(f"config key '{key}': '{name}' is not a source (sources: {', '.join(sources)})")
     if config["train"]["runs"] and not config["sources"]:
         raise InputError("config key 'train.runs': training needs at least one source under 'sources'")
 
 
-def source_config(config: dict, source: str) -> dict:
-    """A source's config section; `stanford_outline` (the outline step) reads `sources.stanford`."""
-    if source == "stanford_outline":
-        return stanford_outline_spec(config["sources"]["stanford"])
-    return config["sources"][source]
+def _check_train_runs(config: dict) -> None:
+    try:
+        from .train.params import check_train_params
+    except ImportError:  # pragma: no cover - the train package always ships it
+        return
+    for name, run in config["train"]["runs"].items():
+        try:
+            check_train_params(run["params"])
+        except InputError as err:
+            raise InputError(f"config key 'train.runs.{name}.params': {err}") from err
 
 
-def input_files(config: dict) -> list[tuple[str, str]]:
-    """(config key, path) of every input file the config names."""
-    files = []
-    for source, spec in sorted(config["sources"].items()):
-        files += [(f"sources.{source}", path) for path in seed_input_files(source, spec)]
+def _check_files(config: dict, sources: list[Source], base_dir: Path) -> None:
+    for source in sources:
+        if source.is_step:
+            continue  # a step reads its source's files, checked with the source
+        for name, paths in input_files(config, source).items():
+            for path in paths:
+                if not (base_dir / path).exists():
+                    raise InputError(f"config key 'sources.{source.section}.{name}': file not found: {path}")
     for name, bench in sorted(config["benchmarks"].items()):
-        files += [(f"benchmarks.{name}.{key}", bench[key]) for key in ("path", "labels") if key in bench]
-    return files
+        for key in ("path", "labels"):
+            if key in bench and not (base_dir / bench[key]).exists():
+                raise InputError(f"config key 'benchmarks.{name}.{key}': file not found: {bench[key]}")
 
 
-def _check_files(config: dict, base_dir: Path) -> None:
-    for key, path in input_files(config):
-        if not (base_dir / path).exists():
-            raise InputError(f"config key '{key}': file not found: {path}")
+def _check_benchmark_files(config: dict, base_dir: Path) -> None:
+    from .benchsets import check_benchmark
+
+    for name, bench in sorted(config["benchmarks"].items()):
+        spec = dict(bench)
+        for key in ("path", "labels"):
+            if key in spec:
+                spec[key] = str(base_dir / spec[key])
+        check_benchmark(name, spec)

@@ -6,23 +6,19 @@ from typing import Sequence
 
 import polars as pl
 
-from . import __version__
-from .io import atomic_path, read_parquets, write_csv
+from .io import atomic_path, read_parquets
+from .tables import empty_table, write_table
 
 MIX_COLUMNS = ("source", "style", "audience")
 
 
-def prompt_mix(prompt_paths: Sequence[str], config_hash: str) -> pl.DataFrame:
+def prompt_mix(prompt_paths: Sequence[str]) -> pl.DataFrame:
     """Prompts by source, style and audience (one row per combination, with its share)."""
     prompts = read_parquets(prompt_paths)
     if not prompts.height:
-        return pl.DataFrame(schema={**{c: pl.String for c in MIX_COLUMNS}, "prompts": pl.UInt32, "share": pl.Float64})
+        return empty_table("prompt_mix")
     mix = prompts.group_by(MIX_COLUMNS).agg(pl.len().alias("prompts")).sort(MIX_COLUMNS)
-    return mix.with_columns(
-        (pl.col("prompts") / pl.col("prompts").sum()).alias("share"),
-        pl.lit(config_hash).alias("config_hash"),
-        pl.lit(__version__).alias("version"),
-    )
+    return mix.with_columns((pl.col("prompts") / pl.col("prompts").sum()).alias("share"))
 
 
 def plot_prompt_mix(mix: pl.DataFrame, out_png: str) -> None:
@@ -45,6 +41,6 @@ def plot_prompt_mix(mix: pl.DataFrame, out_png: str) -> None:
 
 
 def prompt_mix_job(prompt_paths: Sequence[str], out_csv: str, out_png: str, config_hash: str) -> None:
-    mix = prompt_mix(prompt_paths, config_hash)
-    write_csv(mix, out_csv)
+    """The prompt_mix rule: the prompt mix table (CSV, stamped) and its figure."""
+    mix = write_table(prompt_mix(prompt_paths), "prompt_mix", config_hash, out_csv)
     plot_prompt_mix(mix, out_png)

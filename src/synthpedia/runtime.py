@@ -46,7 +46,10 @@ def prepare_job(offline: bool, threads: int | None = None) -> None:
 
         if "torch" in sys.modules:
             set_torch_threads(threads)
-    log.info("job: offline=%s threads=%s", offline, threads)
+    import synthpedia
+
+    hub = {name: os.environ[name] for name in OFFLINE_VARIABLES if name in os.environ}
+    log.info("job: offline=%s threads=%s hub variables=%s synthpedia=%s", offline, threads, hub, synthpedia.__file__)
 
 
 def set_torch_threads(threads: int) -> None:

@@ -13,7 +13,10 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from .config import configured_sources, load_schema, validate_config  # noqa: F401 (the rule files' entry)
 from .errors import InputError
+from .ids import config_hash  # noqa: F401 (re-exported for the rule files)
+from .registry import ROOT, Source, input_files, registry, source_spec
 
 BACKENDS = ("llamacpp", "openai", "vllm")
 
@@ -82,3 +85,69 @@ def web_input_files(paths: Iterable[str | os.PathLike], key: str = "sources.web.
         else:
             raise InputError(f"config key '{key}': input not found: {path}")
     return files
+
+
+# ----------------------------------------------------------------------------- sources and shards
+
+
+def prompt_sources(config: dict) -> list[str]:
+    """Names of everything that has prompts and generations: the configured sources and their steps."""
+    return sorted(source.name for source in configured_sources(config, registry()))
+
+
+def dataset_sources(config: dict) -> list[str]:
+    """Names of the configured sources, whose generations become the dataset."""
+    return sorted(config["sources"])
+
+
+def source_settings(config: dict, name: str) -> dict:
+    """The settings source (or step) `name` reads (registry.source_spec)."""
+    return source_spec(config, registry()[name])
+
+
+def shard_names(config: dict, name: str) -> list[str]:
+    """The prompt/generation shard names of source `name`: 000, 001, ... (count from its config)."""
+    return [shard_name(i) for i in range(source_settings(config, name)["shards"])]
+
+
+def stage_paths(config: dict, stage: str, names, suffix: str = ".parquet") -> list[str]:
+    """results/<stage>/<source>/<shard><suffix> for every shard of every source in `names`."""
+    return [f"results/{stage}/{name}/{shard}{suffix}" for name in names for shard in shard_names(config, name)]
+
+
+def seed_inputs(config: dict, name: str) -> dict[str, list[str]]:
+    """The seeds rule's named inputs for `name`: `files` (the input files its config names) and
+    one entry per workflow-made file set its registry record reads (`reads`)."""
+    source = registry()[name]
+    owner = registry()[source.section]  # a step reads its source's files
+    found = {"files": [path for paths in input_files(config, owner).values() for path in paths]}
+    for read, what in source.reads.items():
+        if "file" in what:
+            found[read] = [what["file"]]
+        else:
+            found[read] = stage_paths(config, "generations", [what["generations"]])
+    return found
+
+
+def template_files(name: str, templates_dir: str | os.PathLike = ROOT / "templates") -> list[str]:
+    """Template files the prompts of source `name` depend on, included partials too (rule
+    inputs: editing one reruns that source only)."""
+    import jinja2
+    import jinja2.meta
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir)))
+    pending = [registry()[name].template(style) for style in registry()[name].styles]
+    found: list[str] = []
+    while pending:
+        template = pending.pop(0)
+        if template in found:
+            continue
+        found.append(template)
+        text = env.loader.get_source(env, template)[0]
+        pending += [ref for ref in jinja2.meta.find_referenced_templates(env.parse(text)) if ref]
+    return [str(Path(templates_dir) / template) for template in found]
+
+
+def generation_env(config: dict) -> str:
+    """The conda env of generation jobs: vLLM has its own (CUDA wheels); the others share one."""
+    return "../envs/vllm.yaml" if config["generation"]["backend"] == "vllm" else "../envs/generate.yaml"

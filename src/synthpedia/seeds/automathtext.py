@@ -23,7 +23,6 @@ from .records import cut_extract, read_records, record_error, text_field
 log = logging.getLogger(__name__)
 
 SOURCE = "automathtext"
-DEFAULT_EXTRACT_CHARS = 1000
 
 # results/seeds/automathtext.parquet, in this order.
 AUTOMATHTEXT_SCHEMA = {
@@ -37,7 +36,7 @@ AUTOMATHTEXT_COLUMNS = tuple(AUTOMATHTEXT_SCHEMA)
 assert AUTOMATHTEXT_COLUMNS[: len(SEED_COLUMNS)] == SEED_COLUMNS
 
 
-def load_automathtext(paths: list[str], extract_chars: int | None = DEFAULT_EXTRACT_CHARS) -> pl.DataFrame:
+def load_automathtext(paths: list[str], extract_chars: int | None) -> pl.DataFrame:
     """Read math text records into one row per extract (columns: AUTOMATHTEXT_COLUMNS), in file order.
 
     ``seed_id`` is a hash of (source, url, extract). Records whose text is
@@ -84,3 +83,18 @@ def load_automathtext(paths: list[str], extract_chars: int | None = DEFAULT_EXTR
         raise InputError(f"{who}: no text in the input files ({', '.join(map(str, paths))})")
     log.info("%s: %d extracts; skipped: %s", who, len(rows), ", ".join(f"{k}={v}" for k, v in skipped.items()))
     return pl.DataFrame(rows, schema=AUTOMATHTEXT_SCHEMA, orient="row")
+
+# ----------------------------------------------------------------------------- registry interface
+
+COLUMNS = AUTOMATHTEXT_COLUMNS
+
+
+def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
+    """The automathtext seed table from config section `sources.automathtext`."""
+    return load_automathtext(spec["files"], spec["extract_chars"])
+
+
+def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):
+    """One prompt per style; the seed table holds the extract already cut (extract_chars)."""
+    for style in styles:
+        yield style, "plain", {"extract": row["extract"]}

@@ -158,3 +158,25 @@ def _children(node: dict, where: str, path: Path) -> list:
             f"seeds/khanacademy: {where}: 'children' is {type(children).__name__}, expected a list ({path})"
         )
     return children
+
+# ----------------------------------------------------------------------------- registry interface
+
+COLUMNS = KHANACADEMY_COLUMNS
+
+
+def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
+    """The khanacademy seed table from config section `sources.khanacademy`."""
+    return load_khanacademy(spec["topics"])
+
+
+def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):
+    """One textbook sub-unit prompt per lesson, with the lessons already covered and the lesson's items."""
+    keep = spec["max_previous_lessons"]
+    previous = list(row["previous_lessons"] or [])[-keep:] if keep else []
+    yield "textbook", "plain", {
+        "course": row["course"],
+        "unit": row["unit"],
+        "lesson": row["lesson"],
+        "previous_lessons": previous,
+        "items": list(row["items"] or [])[: spec["max_items"]],
+    }

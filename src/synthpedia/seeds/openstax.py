@@ -451,3 +451,32 @@ def _load_book(collection_path: Path, max_extract_chars: int | None) -> tuple[st
         ", ".join(f"{k}={v}" for k, v in dropped_total.items()),
     )
     return slug, rows
+
+# ----------------------------------------------------------------------------- registry interface
+
+COLUMNS = OPENSTAX_COLUMNS
+
+
+def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
+    """The openstax seed table from config section `sources.openstax`."""
+    return load_openstax(spec["books"])
+
+
+def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):
+    """One textbook prompt per variant (plain, with_extract) of a unit; the last previous units listed."""
+    from ..prompts import cut_text
+
+    keep = spec["max_previous_units"]
+    previous = list(row["previous_units"] or [])[-keep:] if keep else []
+    base = {
+        "book": row["book"],
+        "chapter": row["chapter"],
+        "section": row["section"],
+        "unit": row["unit"],
+        "previous_units": previous,
+    }
+    for variant in spec["variants"]:
+        extract = cut_text(row["extract"], spec["extract_chars"]) if variant == "with_extract" else ""
+        if variant == "with_extract" and not extract:
+            continue  # a unit without text has no "with extract" variant
+        yield "textbook", variant, {**base, "extract": extract}

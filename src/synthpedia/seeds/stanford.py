@@ -321,3 +321,19 @@ def load_stanford_units(courses: str | Path, outline_paths: list[str]) -> pl.Dat
     if outlines["prompt_id"].null_count() == outlines.height:
         outlines = outlines.drop("prompt_id")
     return outline_unit_seeds(load_stanford_courses(courses), outlines)
+
+# ----------------------------------------------------------------------------- registry interface
+
+COLUMNS = STANFORD_COLUMNS
+
+
+def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
+    """Unit seeds from `sources.stanford.courses` and the generated outline shards (`reads["outlines"]`)."""
+    return load_stanford_units(spec["courses"], list(reads["outlines"]))
+
+
+def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):
+    """One textbook chapter prompt per unit of an outline, with the units already covered."""
+    keep = spec["max_previous_units"]
+    previous = list(row["previous_units"] or [])[-keep:] if keep else []
+    yield "textbook", "plain", {"course": row["course"], "unit": row["unit"], "previous_units": previous}

@@ -219,3 +219,12 @@ def load_openhermes(paths: list[str]) -> pl.DataFrame:
     """OpenHermes seeds after the original's filters (OPENHERMES_COLUMNS); what each filter dropped is logged."""
     frame, counts = read_openhermes(paths)
     return _log_and_check("openhermes", frame, counts, paths)
+
+
+def story_contexts(text: str, spec: dict, styles: tuple[str, ...]):
+    """(style, variant, template variables) of each story prompt for one seed text."""
+    from ..prompts import cut_text
+
+    seed_text = cut_text(text, spec["extract_chars"])
+    for style in styles:
+        yield style, "plain", {"seed_text": seed_text}

@@ -113,3 +113,17 @@ def load_wikihow(path: str) -> pl.DataFrame:
     if duplicates:
         log.info("seeds/wikihow: %d duplicate titles skipped (%s)", duplicates, path)
     return pl.DataFrame(rows, schema=WIKIHOW_SCHEMA, orient="row")
+
+# ----------------------------------------------------------------------------- registry interface
+
+COLUMNS = WIKIHOW_COLUMNS
+
+
+def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
+    """The wikihow seed table from config section `sources.wikihow`."""
+    return load_wikihow(spec["titles"])
+
+
+def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):
+    """One wikiHow article prompt per title."""
+    yield "wikihow", "plain", {"title": row["title"], "category": row.get("category") or ""}
