@@ -1,16 +1,21 @@
-rule tokenizer:
+rule train_tokenizer:
     input:
         stage_shards("dataset"),
     output:
         "results/tokenizer/tokenizer.json",
     log:
-        "logs/tokenizer.log",
+        "logs/train_tokenizer.log",
+    benchmark:
+        "logs/benchmarks/train_tokenizer/tokenizer.tsv"
     conda:
         "../envs/tokenize.yaml"
+    # BPE training and the polars reads run on exactly these threads.
+    threads: 2
     params:
         tokenizer=config["tokenizer"],
+        offline=OFFLINE,
     script:
-        "../scripts/tokenizer.py"
+        "../scripts/train_tokenizer.py"
 
 
 rule tokenize:
@@ -22,10 +27,15 @@ rule tokenize:
         stats="results/tokens/{source}/stats.json",
     log:
         "logs/tokenize/{source}.log",
+    benchmark:
+        "logs/benchmarks/tokenize/{source}.tsv"
     conda:
         "../envs/tokenize.yaml"
+    # tokenizers' encode_batch runs on exactly these threads.
+    threads: 2
     params:
         workdir="results/work/tokenize/{source}",
         seed=config["seed"],
+        offline=OFFLINE,
     script:
         "../scripts/tokenize.py"

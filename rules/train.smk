@@ -12,9 +12,10 @@ rule train:
     log:
         "logs/train/{run}.log",
     benchmark:
-        "benchmarks/train/{run}.tsv"
+        "logs/benchmarks/train/{run}.tsv"
     conda:
         "../envs/train.yaml"
+    # torch trains on exactly these threads (--set-threads train=N to change them).
     threads: 2
     resources:
         mem_mb=8000,
@@ -24,5 +25,7 @@ rule train:
         mixture=config["train"]["mixture"],
         run=lambda wildcards: config["train"]["runs"][wildcards.run],
         seed=config["seed"],
+        config_hash=CONFIG_HASH,
+        offline=OFFLINE,
     script:
         "../scripts/train.py"

@@ -8,7 +8,15 @@ import polars as pl
 import pytest
 
 from synthpedia.errors import InputError
-from synthpedia.tokens import EOS_TOKEN, load_tokenizer, read_token_documents, tokenize_shards, train_tokenizer
+from synthpedia.tokens import (
+    EOS_TOKEN,
+    load_tokenizer,
+    read_token_documents,
+    tokenize_job,
+    tokenize_shards,
+    train_tokenizer,
+    train_tokenizer_job,
+)
 
 WORDS = "the cell membrane divides energy photosynthesis ratio fraction équation 水 🙂 don't x² (a+b)".split()
 
@@ -26,7 +34,7 @@ def corpus(n: int, seed: int = 3) -> list[str]:
 @pytest.fixture(scope="module")
 def tokenizer_json(tmp_path_factory):
     path = tmp_path_factory.mktemp("tok") / "tokenizer.json"
-    train_tokenizer(corpus(200), vocab_size=400, out_path=path)
+    train_tokenizer(corpus(200), vocab_size=400, out_path=path, min_frequency=2)
     return str(path)
 
 
@@ -44,7 +52,7 @@ def shard(path, source, texts, start=0):
 
 def test_tokenizer_is_deterministic_byte_level_with_eos(tmp_path, tokenizer_json):
     again = tmp_path / "again.json"
-    train_tokenizer(corpus(200), vocab_size=400, out_path=again)
+    train_tokenizer(corpus(200), vocab_size=400, out_path=again, min_frequency=2)
     assert again.read_bytes() == open(tokenizer_json, "rb").read()
     tok = load_tokenizer(tokenizer_json)
     assert tok.get_vocab_size() <= 400 and tok.token_to_id(EOS_TOKEN) == 0
@@ -116,3 +124,17 @@ def test_wrong_source_and_empty_input(tmp_path, tokenizer_json):
     stats = tokenize_shards([empty], tmp_path / "o", tokenizer_json, tmp_path / "w", source="web")
     assert (stats["documents"], stats["tokens"]) == (0, 0)
     assert read_token_documents(tmp_path / "o", tokenizer_json) == []
+
+
+def test_jobs_read_shards_in_prompt_id_order(tmp_path, tokenizer_json):
+    texts = corpus(200)
+    # the second shard first: the job sorts by prompt_id, so the file is the one trained above
+    paths = [shard(tmp_path / "b.parquet", "web", texts[120:], 120), shard(tmp_path / "a.parquet", "web", texts[:120])]
+    out = tmp_path / "tokenizer.json"
+    train_tokenizer_job(dataset_paths=paths, out_path=str(out), params={"vocab_size": 400, "min_frequency": 2})
+    assert out.read_bytes() == open(tokenizer_json, "rb").read()
+
+    tokenize_job(dataset_paths=paths, tokenizer_path=str(out), out_dir=str(tmp_path / "tokens"),
+                 stats_path=str(tmp_path / "stats.json"), workdir=str(tmp_path / "work"), source="web", seed=1)
+    assert sorted(read_token_documents(tmp_path / "tokens", out)) == sorted(texts)
+    assert json.loads((tmp_path / "stats.json").read_text())["seed"] == 1

@@ -6,9 +6,13 @@ import json
 import os
 import random
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
+import jsonschema
 import numpy as np
+import polars as pl
 import pytest
 import yaml
 
@@ -16,19 +20,30 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 from synthpedia.errors import InputError  # noqa: E402
+from synthpedia.tables import TABLES  # noqa: E402
+from synthpedia.tokens import EOS_TOKEN  # noqa: E402
 from synthpedia.train import (  # noqa: E402
-    EOS_TOKEN,
-    LOSS_TABLE_COLUMNS,
     MixtureSampler,
+    check_train_params,
+    choose_precision,
+    cpu_has_native_bf16,
     lr_at,
     nanotron_config,
+    schema_train_defaults,
     tokens_per_step,
-    train_params,
+    train_job,
     train_torch,
 )
+from synthpedia.train import precision as precision_module  # noqa: E402
 
-# A few seconds of training on one thread: big enough for the loss to fall clearly.
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+# The one set of defaults: the config schema's, as the config validation fills them.
+DEFAULTS = schema_train_defaults(SCHEMA)
+
+# A few seconds of training: big enough for the loss to fall clearly.
 TINY = {
+    **DEFAULTS,
     "layers": 2,
     "hidden": 64,
     "ffn": 172,
@@ -42,11 +57,11 @@ TINY = {
     "lr": 3e-3,
     "min_lr": 3e-4,
     "rope_theta": 50000.0,
-    "threads": 1,
 }
 
 # cosmo-1b as trained with nanotron (reference.md, "cosmo-1b training").
 COSMO_1B = {
+    **DEFAULTS,
     "layers": 24,
     "hidden": 2048,
     "ffn": 8192,
@@ -54,7 +69,7 @@ COSMO_1B = {
     "kv_heads": 16,
     "seq_len": 2048,
     "tie_embeddings": False,
-    "bf16": True,
+    "precision": "bf16",
     "micro_batch": 4,
     "grad_accum": 1,
     "dp": 160,
@@ -131,16 +146,20 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(corpus, tmp_path_factory):
+    import torch
+
     out = tmp_path_factory.mktemp("runs")
     weights = {"stories": 1.0, "textbooks": 3.0}
-    first = train_torch(corpus["dirs"], weights, corpus["tokenizer"], str(out / "a"), TINY, seed=7)
-    again = train_torch(corpus["dirs"], weights, corpus["tokenizer"], str(out / "b"), TINY, seed=7)
-    return {"losses": first, "again": again, "ckpt": out / "a", "out": out, "weights": weights}
+    threads_before = torch.get_num_threads()
+    first = train_torch(corpus["dirs"], weights, corpus["tokenizer"], str(out / "a"), TINY, seed=7, threads=1)
+    again = train_torch(corpus["dirs"], weights, corpus["tokenizer"], str(out / "b"), TINY, seed=7, threads=1)
+    return {"losses": first, "again": again, "ckpt": out / "a", "out": out, "weights": weights,
+            "threads": (threads_before, torch.get_num_threads())}
 
 
 def test_loss_falls_and_table_has_one_row_per_step(trained):
     losses = trained["losses"]
-    assert tuple(losses.columns) == LOSS_TABLE_COLUMNS
+    assert tuple(losses.columns) == tuple(TABLES["loss"])
     assert losses["step"].to_list() == list(range(1, TINY["steps"] + 1))
     tokens_per = TINY["micro_batch"] * TINY["grad_accum"] * TINY["seq_len"]
     assert losses["tokens"].to_list() == [tokens_per * s for s in range(1, TINY["steps"] + 1)]
@@ -157,7 +176,7 @@ def test_lr_schedule_warms_up_then_decays_to_min(trained):
     assert lr[:w] == pytest.approx([TINY["lr"] * (i + 1) / w for i in range(w)])
     assert max(lr) == pytest.approx(TINY["lr"])
     assert all(a >= b for a, b in zip(lr[w - 1 :], lr[w:]))  # monotone decay after warmup
-    p = train_params(TINY)
+    p = TINY
     assert lr_at(p["steps"], p) == pytest.approx(p["min_lr"])  # cosine ends at min_lr
     mid = w + (p["steps"] - w) // 2
     assert lr_at(mid, p) == pytest.approx((p["lr"] + p["min_lr"]) / 2)
@@ -248,10 +267,87 @@ def test_bad_mixture_or_params_name_the_culprit(corpus, tmp_path):
     mixed = MixtureSampler({**corpus["dirs"], "web": str(empty)}, {"stories": 1, "textbooks": 1, "web": 5},
                            seq_len=32, seed=0)
     assert "web" not in set(mixed.batch(100)[1])
-    with pytest.raises(InputError, match="layerz"):
-        train_params({"layerz": 3})
-    with pytest.raises(InputError, match="heads"):
-        train_params({"hidden": 100, "heads": 3})
+
+
+
+def test_params_are_checked_by_the_schema_then_by_their_relations():
+    run_schema = {"$ref": "#/definitions/train_run", "definitions": SCHEMA["definitions"]}
+    jsonschema.validate({"backend": "torch", "params": TINY}, run_schema)
+    with pytest.raises(jsonschema.ValidationError, match="layerz"):
+        jsonschema.validate({"params": {"layerz": 3}}, run_schema)
+    with pytest.raises(jsonschema.ValidationError, match="'fp16' is not one of"):
+        jsonschema.validate({"params": {"precision": "fp16"}}, run_schema)
+    assert check_train_params(TINY) is TINY
+    with pytest.raises(InputError, match="hidden .* heads"):
+        check_train_params({**TINY, "hidden": 100, "heads": 3})
+    with pytest.raises(InputError, match="kv_heads"):
+        check_train_params({**TINY, "heads": 4, "kv_heads": 3})
+    with pytest.raises(InputError, match="min_lr"):
+        check_train_params({**TINY, "min_lr": 1.0})
+    with pytest.raises(InputError, match="missing key"):
+        check_train_params({"layers": 2})
+
+
+def test_the_config_check_imports_nothing_heavy_and_nothing_sets_the_environment():
+    code = (
+        "import os, sys\n"
+        "import synthpedia.train.params\n"
+        "heavy = sorted({'torch', 'transformers', 'polars', 'numpy'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+        "import synthpedia.train.loop, synthpedia.train.nanotron, synthpedia.tokens\n"
+        "assert 'HF_HUB_OFFLINE' not in os.environ and 'HF_DATASETS_OFFLINE' not in os.environ\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
+
+
+def test_one_thread_trains_on_one_intra_op_thread_and_the_checkpoint_records_it(trained):
+    meta = json.loads((trained["ckpt"] / "synthpedia_train.json").read_text())
+    assert meta["threads"] == 1  # torch.get_num_threads() inside the loop
+    before, after = trained["threads"]
+    assert after == before  # the process's own setting is back afterwards
+
+
+def test_auto_precision_follows_the_hardware_and_an_explicit_setting_wins(trained, monkeypatch):
+    meta = json.loads((trained["ckpt"] / "synthpedia_train.json").read_text())
+    assert meta["precision"] == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert meta["params"]["precision"] == "auto"
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    if " avx2" in flags:  # x86: native bf16 is AVX512-BF16 or AMX
+        assert cpu_has_native_bf16() == any(f in flags for f in (" avx512_bf16", " amx_bf16", " amx_tile"))
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda native=native: native)
+        monkeypatch.setattr(precision_module, "gpu_has_bf16", lambda native=native: native)
+        assert choose_precision("auto", "cpu") == expected
+        assert choose_precision("auto", "cuda:0") == expected
+        assert choose_precision("fp32", "cuda") == "fp32" and choose_precision("bf16", "cpu") == "bf16"
+    assert choose_precision("auto", "mps") == "fp32"
+    with pytest.raises(ValueError, match="fp16"):
+        choose_precision("fp16", "cpu")
+
+
+def test_train_job_writes_the_stamped_loss_table(corpus, tmp_path):
+    job = {
+        "token_dirs": corpus["dirs"],
+        "mixture": {"stories": 2.0},
+        "tokenizer_json": corpus["tokenizer"],
+        "checkpoint_dir": str(tmp_path / "ckpt"),
+        "loss_csv": str(tmp_path / "loss_tiny.csv"),
+        "run": {"backend": "torch", "params": {**TINY, "steps": 2}},
+        "seed": 3,
+        "threads": 1,
+        "config_hash": "abc123",
+    }
+    returned = train_job(**job)
+    written = pl.read_csv(job["loss_csv"])
+    assert written.columns == [*TABLES["loss"], "config_hash", "version"]
+    assert written["step"].to_list() == [1, 2] and set(written["config_hash"]) == {"abc123"}
+    assert returned["loss"].to_list() == pytest.approx(written["loss"].to_list())
+    meta = json.loads((tmp_path / "ckpt" / "synthpedia_train.json").read_text())
+    assert meta["weights"] == {"stories": 2.0, "textbooks": 1.0}  # absent from the mixture: 1.0
+    with pytest.raises(InputError, match="torch only"):
+        train_job(**{**job, "run": {"backend": "nanotron", "params": TINY}})
 
 
 def test_nanotron_yaml_matches_cosmo_1b(tmp_path):
@@ -312,5 +408,8 @@ def test_nanotron_yaml_reads_ids_from_a_local_tokenizer(corpus, tmp_path):
     mc = cfg["model"]["model_config"]
     assert mc["vocab_size"] == tok.get_vocab_size()
     assert mc["eos_token_id"] == mc["bos_token_id"] == tok.token_to_id(EOS_TOKEN)
+    # written where the run is planned, for GPUs: auto is bf16, an explicit fp32 stays fp32
+    assert cfg["model"]["dtype"] == "bfloat16"
+    assert nanotron_config({**TINY, "precision": "fp32"}, data, str(tmp_path))["model"]["dtype"] == "float32"
     with pytest.raises(InputError, match="vocab_size"):
         nanotron_config(TINY, {**data, "tokenizer": "some/hub-name"}, str(tmp_path))

@@ -32,33 +32,22 @@ log = logging.getLogger(__name__)
 # Document separator, also the model's eos: appended after every document.
 EOS_TOKEN = "<|endoftext|>"
 
-# Config keys under `tokenizer:` and their defaults (pitfalls.md: an 8k byte-level
-# BPE trains in seconds and makes tiny CPU models ~4x faster than a 49k vocab).
-TOKENIZER_DEFAULTS = {
-    "vocab_size": 8192,
-    "min_frequency": 2,
-    "max_documents": None,  # train on at most this many documents (seeded sample); None = all
-    "shuffle": True,  # shuffle document order inside a source's token file (seeded)
-    "seed": 0,
-    "max_tokens_per_file": None,  # split a source's tokens over several .ds files; None = one file
-}
-
 
 def train_tokenizer(
     texts: Iterable[str],
     vocab_size: int,
     out_path: str | os.PathLike,
-    min_frequency: int = 2,
+    min_frequency: int,
     max_documents: int | None = None,
     seed: int = 0,
 ) -> None:
     """Train a byte-level BPE on `texts` and write its tokenizer.json to `out_path` (atomically).
 
     The vocabulary holds the 256 byte symbols, `<|endoftext|>` (id 0) and
-    merges up to `vocab_size`. Byte-level, no normaliser: any text encodes and
-    decodes back exactly. Same texts in the same order give the same file. With
-    `max_documents`, a seeded sample of that many texts (kept in input order)
-    is used for training.
+    merges up to `vocab_size`, of pairs seen at least `min_frequency` times.
+    Byte-level, no normaliser: any text encodes and decodes back exactly. Same
+    texts in the same order give the same file. With `max_documents`, a seeded
+    sample of that many texts (kept in input order) is used for training.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -176,7 +165,7 @@ def tokenize_shards(
         frame.select("text").write_parquet(run_dir / "docs" / "00000.parquet")
 
         def execute(pipeline, stage):
-            # One in-process task: tokenizers already uses every core in encode_batch, and
+            # One in-process task: tokenizers already runs encode_batch on the job's threads, and
             # workers=1 avoids forkserver re-importing an unguarded entry script. Fresh
             # logging dir, skip_completed off: a rerun must really rerun.
             LocalPipelineExecutor(
@@ -263,16 +252,31 @@ def read_token_documents(folder: str | os.PathLike, tokenizer_json: str | os.Pat
             start = end
     return texts
 
-def tokenizer_job(dataset_paths: Sequence[str], out_path: str, params: dict) -> None:
-    """Train the byte-level BPE on the whole dataset (no hub download)."""
+
+def train_tokenizer_job(*, dataset_paths: Sequence[str], out_path: str, params: dict) -> None:
+    """The train_tokenizer rule: the whole dataset -> one byte-level BPE `tokenizer.json` (no hub download).
+
+    `params` is the config's `tokenizer` section (vocab_size, min_frequency).
+    Documents are read in prompt_id order, so the file does not depend on sharding.
+    """
     texts = read_parquets(dataset_paths)
     corpus = texts.sort("prompt_id")["text"].to_list() if texts.height else []
     train_tokenizer(corpus, params["vocab_size"], out_path, min_frequency=params["min_frequency"])
 
 
 def tokenize_job(
-    dataset_paths: Sequence[str], tokenizer_path: str, out_dir: str, stats_path: str, workdir: str, source: str, seed: int
+    *,
+    dataset_paths: Sequence[str],
+    tokenizer_path: str,
+    out_dir: str,
+    stats_path: str,
+    workdir: str,
+    source: str,
+    seed: int,
 ) -> None:
-    """One source's dataset shards -> one folder of datatrove/nanotron token files."""
+    """The tokenize rule: one source's dataset shards -> one folder of datatrove/nanotron token files.
+
+    The stats (see `tokenize_shards`) go to `stats_path`; `seed` shuffles the documents.
+    """
     tokenize_shards(list(dataset_paths), out_dir, tokenizer_path, workdir, source=source, seed=seed,
                     stats_path=stats_path)
