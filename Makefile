@@ -5,18 +5,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 # llama.cpp's native CPU build crashes on some x86 CPUs: build for a portable AVX2 baseline.
 export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
-# Nothing is fetched from a model or dataset hub at run time.
-export HF_HUB_OFFLINE := 1
-export HF_DATASETS_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
-export TOKENIZERS_PARALLELISM := false
+# The llama.cpp wheel takes minutes to build: it is built once per version and CMAKE_ARGS,
+# kept outside the checkout, and installed from there by every later set-up.
+LLAMA_VERSION := $(shell sed -n 's/^llama_cpp_python==//p' requirements.lock)
+LLAMA_KEY := $(shell printf '%s' "$(LLAMA_VERSION) $(CMAKE_ARGS)" | sha256sum | cut -c1-12)
+WHEELS ?= $(HOME)/.cache/synthpedia/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KEY)
 
 .PHONY: run test lint dryrun clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==26.3
-	$(BIN)/pip install --quiet -r requirements.lock
+	ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 \
+		|| $(BIN)/pip wheel --quiet --no-deps --wheel-dir $(WHEELS) llama_cpp_python==$(LLAMA_VERSION)
+	$(BIN)/pip install --quiet --find-links $(WHEELS) -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -33,5 +35,6 @@ lint: $(VENV)/.installed
 dryrun: $(VENV)/.installed
 	$(BIN)/snakemake -n --profile profiles/default
 
+# Outputs, logs (Snakemake's timing files included) and Snakemake's state; never tracked files.
 clean:
-	rm -rf results logs .snakemake benchmarks/*/
+	rm -rf results logs .snakemake report.html

@@ -38,6 +38,10 @@ def load_seeds(source: str, spec: dict, reads: dict[str, list[str]] | None = Non
     unknown source or bad input files.
     """
     module = loader_module(source)
+    record = registry()[source]
+    for name in record.inputs:
+        if name not in spec:
+            raise InputError(f"config key 'sources.{record.section}.{name}' is required")
     frame = module.load_seeds(spec, reads or {})
     columns = tuple(module.COLUMNS)
     if columns[: len(SEED_COLUMNS)] != SEED_COLUMNS or tuple(frame.columns) != columns:

@@ -329,6 +329,8 @@ COLUMNS = STANFORD_COLUMNS
 
 def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
     """Unit seeds from `sources.stanford.courses` and the generated outline shards (`reads["outlines"]`)."""
+    if not reads.get("outlines"):
+        raise InputError("seeds/stanford: no 'outlines' given (the outline generation shards, made by the workflow)")
     return load_stanford_units(spec["courses"], list(reads["outlines"]))
 
 

@@ -1,7 +1,7 @@
 """Slurm: the generation chain on a real single-node cluster, and the GPU resources of profiles/slurm.
 
-The cluster comes from tests/slurm/cluster.sh (Debian's slurm-wlm and munge, installed if
-missing: needs root), the profile from tests/slurm/profile (status from squeue, GPUs mapped away:
+The cluster comes from tests/workflow/slurm/cluster.sh (Debian's slurm-wlm and munge, installed if
+missing: needs root), the profile from tests/workflow/slurm/profile (status from squeue, GPUs mapped away:
 the node has none).
 """
 
@@ -18,10 +18,10 @@ import polars as pl
 import pytest
 import yaml
 from conftest import ROOT, copy_workflow
-from test_workflow import SNAKEMAKE, snakemake
+from conftest import SNAKEMAKE, snakemake
 
-CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
-TEST_PROFILE = ROOT / "tests" / "slurm" / "profile"
+CLUSTER = ROOT / "tests" / "workflow" / "slurm" / "cluster.sh"
+TEST_PROFILE = ROOT / "tests" / "workflow" / "slurm" / "profile"
 
 def tiny_config() -> dict:
     """config.yaml cut down to two small sources and short completions: the generation part only."""

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A real single-node Slurm cluster on localhost, for tests:
-#   tests/slurm/cluster.sh start   # installs slurm-wlm + munge if missing, starts the daemons
-#   tests/slurm/cluster.sh stop    # stops them by pid and removes their pid files
-#   tests/slurm/cluster.sh status
+#   tests/workflow/slurm/cluster.sh start   # installs slurm-wlm + munge if missing, starts the daemons
+#   tests/workflow/slurm/cluster.sh stop    # stops them by pid and removes their pid files
+#   tests/workflow/slurm/cluster.sh status
 # The cluster's files live in $SLURM_TEST_DIR (default /tmp/synthpedia-slurm). Clients find its
 # slurm.conf at the default path, /etc/slurm/slurm.conf, a link made by `start` and removed by
 # `stop` (the Snakemake jobstep plugin drops SLURM_* variables, SLURM_CONF included, before its
@@ -15,7 +15,7 @@ set -euo pipefail
 DIR=${SLURM_TEST_DIR:-/tmp/synthpedia-slurm}
 CONF=$DIR/slurm.conf
 SYSTEM_CONF=/etc/slurm/slurm.conf
-MARK="# Written by tests/slurm/cluster.sh"
+MARK="# Written by tests/workflow/slurm/cluster.sh"
 export SLURM_CONF=$CONF
 HOST=$(hostname -s)
 

@@ -15,7 +15,7 @@ import time
 import pytest
 import yaml
 from conftest import ROOT
-from test_workflow import jobs_planned, snakemake
+from conftest import jobs_planned, snakemake
 
 import synthpedia.config as config_module
 from synthpedia.errors import InputError
@@ -49,8 +49,8 @@ def load(path):
 def test_preset_is_valid_and_has_the_original_settings(monkeypatch):
     preset = load(PRESET)
     # Everything but the input files (not bundled) and audience instructions (config.yaml's).
-    monkeypatch.setattr(config_module, "_check_files", lambda config, base_dir: None)
-    monkeypatch.setattr(config_module, "_check_cross_references", lambda config: None)
+    monkeypatch.setattr(config_module, "_check_files", lambda config, sources, base_dir: None)
+    monkeypatch.setattr(config_module, "_check_benchmark_files", lambda config, base_dir: None)
     config = config_module.validate_config(merged(load(ROOT / "config.yaml"), preset))
     assert set(config["sources"]) == set(BUNDLED_INPUTS)  # every seed source of the original
     gen = config["generation"]

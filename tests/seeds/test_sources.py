@@ -16,32 +16,34 @@ import yaml
 
 from synthpedia.config import validate_config
 from synthpedia.errors import InputError
-from synthpedia.prompts import SOURCE_PROMPTS, STORY_STYLES, render_prompts, template_files
-from synthpedia.seeds import (
-    SEED_TABLE_COLUMNS,
-    load_automathtext,
-    load_khanacademy,
-    load_openhermes,
-    load_seeds,
-    load_stanford_courses,
-    load_ultrachat,
-    outline_unit_seeds,
-    parse_outline,
-    read_openhermes,
-    read_ultrachat,
-    seed_input_files,
-    stanford_outline_spec,
-    story_drop_reason,
-)
+from synthpedia.prompts import render_prompts
+from synthpedia.registry import input_files, registry, source_spec
+from synthpedia.seeds import load_seeds, loader_module
+from synthpedia.seeds.automathtext import load_automathtext
+from synthpedia.seeds.khanacademy import load_khanacademy
+from synthpedia.seeds.stanford import load_stanford_courses, outline_unit_seeds, parse_outline
+from synthpedia.seeds.stories import load_openhermes, load_ultrachat, read_openhermes, read_ultrachat, story_drop_reason
+from synthpedia.workflow import template_files
 
-ROOT = Path(__file__).resolve().parents[1]
+STORY_STYLES = registry()["ultrachat"].styles
+
+
+def stanford_outline_spec(stanford_spec: dict) -> dict:
+    return source_spec({"sources": {"stanford": stanford_spec}}, registry()["stanford_outline"])
+
+
+def seed_input_files(source: str, spec: dict) -> list[str]:
+    record = registry()[source]
+    return [p for paths in input_files({"sources": {record.section: spec}}, record).values() for p in paths]
+
+ROOT = Path(__file__).resolve().parents[2]
 RESOURCES = ROOT / "resources"
 KHAN_TOPICS = RESOURCES / "khanacademy" / "topics.json"
 STANFORD_COURSES = RESOURCES / "stanford" / "courses.csv"
 MATH_JSONL = RESOURCES / "automathtext" / "math.jsonl"
 ULTRACHAT_JSONL = RESOURCES / "ultrachat" / "questions.jsonl"
 OPENHERMES_JSONL = RESOURCES / "openhermes" / "conversations.jsonl"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"
 KHAN_REAL = SHARED_DATA / "topics_khan_academy_kalite" / "topics.json"
 GPTEACHER = SHARED_DATA / "instruct_gpteacher"
 
@@ -72,7 +74,7 @@ def _jsonl(path: Path, records: list) -> Path:
 
 
 def _tables_have_their_columns(source: str, frame: pl.DataFrame) -> None:
-    assert tuple(frame.columns) == SEED_TABLE_COLUMNS[source]
+    assert tuple(frame.columns) == tuple(loader_module(source).COLUMNS)
     assert frame["seed_id"].n_unique() == frame.height
     assert set(frame["source"]) == {source}
 
@@ -262,12 +264,12 @@ def test_outline_unit_seeds_one_row_per_unit():
 
 def test_stanford_seeds_from_config_section_and_generated_shards(tmp_path):
     spec = {"courses": str(STANFORD_COURSES), "outline": {"shards": 1, "audiences": ["college"]}}
-    courses = load_seeds("stanford_outline", spec)
+    courses = load_seeds("stanford_outline", stanford_outline_spec(spec))
     shard = tmp_path / "000.parquet"
     pl.DataFrame(
         {"seed_id": [courses["seed_id"][3]], "prompt_id": ["x"], "text": ["1. Sundials\n2. Exam prep"]}
     ).write_parquet(shard)
-    units = load_seeds("stanford", {**spec, "outlines": [str(shard)]})
+    units = load_seeds("stanford", spec, {"outlines": [str(shard)]})
     assert units.select("course", "unit").rows() == [("The History of Timekeeping", "Sundials")]
     assert stanford_outline_spec(spec) == {"shards": 1, "audiences": ["college"], "courses": str(STANFORD_COURSES)}
     assert seed_input_files("stanford", spec) == [str(STANFORD_COURSES)]
@@ -279,7 +281,7 @@ def test_stanford_seeds_from_config_section_and_generated_shards(tmp_path):
 
 
 def test_bundled_math_extracts_are_cut_at_a_word_boundary_with_line_breaks_kept():
-    math = load_automathtext([MATH_JSONL])
+    math = load_automathtext([MATH_JSONL], 1000)
     _tables_have_their_columns("automathtext", math)
     assert math.height == 6
     assert math["extract"].str.len_chars().max() <= 1000
@@ -297,7 +299,7 @@ def test_bundled_math_extracts_are_cut_at_a_word_boundary_with_line_breaks_kept(
 def test_math_extracts_from_parquet_skip_blank_and_repeated_text(tmp_path):
     path = tmp_path / "math.parquet"
     pl.DataFrame({"text": ["x + 1 = 2", "   ", "x + 1 = 2"], "url": ["u", "u", "u"]}).write_parquet(path)
-    assert load_automathtext([str(path)])["extract"].to_list() == ["x + 1 = 2"]
+    assert load_automathtext([str(path)], 1000)["extract"].to_list() == ["x + 1 = 2"]
 
 
 @pytest.mark.parametrize(
@@ -313,15 +315,15 @@ def test_math_extracts_from_parquet_skip_blank_and_repeated_text(tmp_path):
 def test_malformed_math_records_name_file_and_line(tmp_path, lines, message):
     path = _write(tmp_path / "math.jsonl", "\n".join(lines) + "\n")
     with pytest.raises(InputError, match=message) as err:
-        load_automathtext([str(path)])
+        load_automathtext([str(path)], 1000)
     assert str(path) in str(err.value)
 
 
 def test_unknown_file_type_and_missing_file(tmp_path):
     with pytest.raises(InputError, match="unknown file type '.txt'"):
-        load_automathtext([str(_write(tmp_path / "math.txt", "x"))])
+        load_automathtext([str(_write(tmp_path / "math.txt", "x"))], 1000)
     with pytest.raises(InputError, match="file not found"):
-        load_automathtext([str(tmp_path / "absent.jsonl")])
+        load_automathtext([str(tmp_path / "absent.jsonl")], 1000)
 
 
 # ---- stories: UltraChat and OpenHermes -------------------------------------------------------
@@ -668,7 +670,7 @@ def test_schema_styles_are_the_registered_styles():
     sources = schema["properties"]["sources"]["properties"]
     for source in ("automathtext", "ultrachat", "openhermes"):
         styles = sources[source]["properties"]["styles"]
-        assert tuple(styles["items"]["enum"]) == tuple(styles["default"]) == SOURCE_PROMPTS[source].styles
+        assert tuple(styles["items"]["enum"]) == tuple(styles["default"]) == registry()[source].styles
 
 
 def test_config_with_every_new_source_validates_and_fills_defaults():
@@ -689,7 +691,8 @@ def test_config_with_every_new_source_validates_and_fills_defaults():
     assert sources["automathtext"]["extract_chars"] == 1000
     assert sources["openhermes"]["styles"] == list(STORY_STYLES)
     for source in sources:
-        assert load_seeds(source if source != "stanford" else "stanford_outline", sources[source]).height > 0
+        step = "stanford_outline" if source == "stanford" else source
+        assert load_seeds(step, source_spec(validated, registry()[step])).height > 0
         assert all(Path(p).is_file() for p in seed_input_files(source, sources[source]))
     with pytest.raises(InputError, match="sources.automathtext.styles"):
         validate_config({**config, "sources": {"automathtext": {"files": ["x"], "styles": ["poem"]}}}, base_dir=ROOT)

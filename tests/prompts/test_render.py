@@ -185,7 +185,7 @@ WEB_STYLE_BODIES = {
 def test_web_prompt_exact_text_per_style(audiences, style):
     topic_style = "wikihow" if style == "wikihow" else "textbook"
     rows = [_web_seed(topic_style, f"w{i}") for i in range(60)]
-    prompts = render_prompts("web", pl.DataFrame(rows), {"audiences": ["general"]}, audiences, seed=42)
+    prompts = render_prompts("web", pl.DataFrame(rows), {"audiences": ["general"], "topic_fraction": 0.5}, audiences, seed=42)
     row = prompts.filter((pl.col("style") == style) & (pl.col("variant") == "with_topic"))
     assert row.height
     body, closing = WEB_STYLE_BODIES[style]

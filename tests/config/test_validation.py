@@ -50,7 +50,7 @@ def test_wrong_type_is_named(raw_config):
 
 def test_missing_file_is_named(raw_config):
     raw_config["sources"]["wikihow"]["titles"] = "resources/nowhere.tsv"
-    with pytest.raises(InputError, match=r"config key 'sources\.wikihow': file not found: resources/nowhere\.tsv"):
+    with pytest.raises(InputError, match=r"config key 'sources\.wikihow\.titles': file not found: resources/nowhere\.tsv"):
         check(raw_config)
 
 

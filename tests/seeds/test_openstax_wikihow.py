@@ -9,21 +9,16 @@ import polars as pl
 import pytest
 
 from synthpedia.errors import InputError
-from synthpedia.seeds import (
-    OPENSTAX_COLUMNS,
-    SEED_LOADERS,
-    WIKIHOW_COLUMNS,
-    display_title,
-    load_openstax,
-    load_seeds,
-    load_wikihow,
-)
+from synthpedia.registry import registry
+from synthpedia.seeds import load_seeds
+from synthpedia.seeds.openstax import OPENSTAX_COLUMNS, display_title, load_openstax
+from synthpedia.seeds.wikihow import WIKIHOW_COLUMNS, load_wikihow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ECOLOGY = ROOT / "resources" / "openstax" / "introduction-to-ecology"
 ECOLOGY_COLLECTION = ECOLOGY / "collections" / "introduction-to-ecology.collection.xml"
 WIKIHOW_TSV = ROOT / "resources" / "wikihow" / "titles.tsv"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"
 US_HISTORY = SHARED_DATA / "openstax_us_history" / "collections" / "us-history.collection.xml"
 WIKIHOW_REAL = SHARED_DATA / "topics_wikihow_titles"
 
@@ -124,7 +119,7 @@ def test_max_extract_chars_cuts_at_a_word_boundary():
 def test_load_seeds_reads_the_config_section(ecology):
     df = load_seeds("openstax", {"books": [str(ECOLOGY_COLLECTION)], "shards": 2, "extract_chars": 600})
     assert df.equals(ecology)
-    assert set(SEED_LOADERS) >= {"openstax", "wikihow"}
+    assert set(registry()) >= {"openstax", "wikihow"}
 
 
 # ---- real OpenStax book ----------------------------------------------------------------------

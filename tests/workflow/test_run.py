@@ -7,34 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import ROOT, copy_workflow
-
-BIN = Path(sys.executable).parent
-SNAKEMAKE = str(BIN / "snakemake")
-
-
-def snakemake(*args, cwd=ROOT, check=True):
-    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return proc
-
-
-def jobs_planned(dry_run_output: str) -> dict[str, int]:
-    """Rule -> job count from the 'Job stats' table of a dry run."""
-    counts, in_table = {}, False
-    for line in dry_run_output.splitlines():
-        if line.startswith("job ") and "count" in line:
-            in_table = True
-            continue
-        if in_table:
-            parts = line.split()
-            if not parts or parts[0] == "total":
-                break
-            if len(parts) == 2 and parts[1].isdigit():
-                counts[parts[0]] = int(parts[1])
-    return counts
-
+from conftest import ROOT, copy_workflow, jobs_planned, snakemake
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
