@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 import yaml
@@ -70,3 +71,48 @@ def test_undefined_benchmark_is_named(raw_config):
     raw_config["evaluation"]["tasks"] = ["arc_easy", "squad"]
     with pytest.raises(InputError, match=r"config key 'evaluation\.tasks': benchmark 'squad'"):
         check(raw_config)
+
+
+def test_openbookqa_format_validates(raw_config):
+    raw_config["benchmarks"]["openbookqa"]["format"] = "openbookqa"
+    config = check(raw_config)
+    assert config["benchmarks"]["openbookqa"]["format"] == "openbookqa"
+
+
+@pytest.mark.parametrize(
+    "section, key",
+    [(("train", "mixture"), "train.mixture.openstx"), (("decontamination", "groups"), "decontamination.groups.mine")],
+)
+def test_a_mixture_or_group_naming_an_unknown_source_names_the_key(raw_config, section, key):
+    outer, inner = section
+    raw_config.setdefault(outer, {})
+    if inner == "mixture":
+        raw_config[outer]["mixture"] = {"openstx": 0.0}
+    else:
+        raw_config[outer]["groups"] = {"mine": ["openstax", "wikihoww"]}
+    with pytest.raises(InputError, match=rf"config key '{re.escape(key)}': '(openstx|wikihoww)' is not a source"):
+        check(raw_config)
+
+
+def test_a_secret_pasted_as_the_key_variable_is_never_echoed(raw_config):
+    secret = "sk-live-1234567890abcdef"
+    raw_config["generation"] = {"backend": "openai", "openai": {"base_url": "http://x/v1", "api_key_env": secret}}
+    with pytest.raises(InputError, match=r"config key 'generation\.openai\.api_key_env'") as err:
+        check(raw_config)
+    assert secret not in str(err.value) and "1234567890" not in str(err.value)
+
+
+def test_a_folder_given_as_a_file_fails_before_any_job(raw_config):
+    raw_config["sources"]["wikihow"]["titles"] = "resources/wikihow"
+    with pytest.raises(InputError, match=r"config key 'sources\.wikihow\.titles': resources/wikihow is a folder"):
+        check(raw_config)
+
+
+def test_a_benchmark_file_that_is_not_its_declared_format_fails_before_any_job(raw_config):
+    arc = next(name for name, spec in raw_config["benchmarks"].items() if spec["format"] == "arc")
+    raw_config["benchmarks"][arc]["format"] = "hellaswag"
+    path = raw_config["benchmarks"][arc]["path"]
+    with pytest.raises(InputError) as err:
+        check(raw_config)
+    message = str(err.value)
+    assert f"benchmarks.{arc}" in message and path in message and "line 1" in message
