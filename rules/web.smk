@@ -1,11 +1,14 @@
 # Web samples -> topics: extract, filter, embed, cluster, label clusters with the LLM,
 # keep topics, assign every web document its topic and style. The web seeds rule reads
-# results/web/assigned.parquet.
+# results/web/assigned.parquet. Each rule runs scripts/<rule>.py, which calls
+# <rule>_job in synthpedia.web.<module>.
+from synthpedia.workflow import generation_fingerprint, generation_gpus, web_input_files
 
 
 rule web_extract:
     input:
-        lambda wildcards: seed_input_files("web", web_spec()),
+        # Globbed here, once: the job reads exactly these files.
+        lambda wildcards: web_input_files(config["sources"]["web"]["inputs"]),
     output:
         "results/web/documents.parquet",
     log:
@@ -14,6 +17,7 @@ rule web_extract:
         "../envs/web.yaml"
     params:
         spec=lambda wildcards: web_spec(),
+        offline=OFFLINE,
     script:
         "../scripts/web_extract.py"
 
@@ -34,6 +38,8 @@ rule web_filter:
         "../envs/web.yaml"
     params:
         spec=lambda wildcards: web_spec(),
+        config_hash=CONFIG_HASH,
+        offline=OFFLINE,
     script:
         "../scripts/web_filter.py"
 
@@ -46,7 +52,7 @@ rule web_embed:
     log:
         "logs/web/embed.log",
     benchmark:
-        "benchmarks/web/embed.tsv"
+        "logs/benchmarks/web_embed/embed.tsv"
     conda:
         "../envs/web.yaml"
     threads: 2
@@ -54,6 +60,7 @@ rule web_embed:
         mem_mb=4000,
     params:
         spec=lambda wildcards: web_spec(),
+        offline=OFFLINE,
     script:
         "../scripts/web_embed.py"
 
@@ -67,14 +74,16 @@ rule web_cluster:
     log:
         "logs/web/cluster.log",
     benchmark:
-        "benchmarks/web/cluster.tsv"
+        "logs/benchmarks/web_cluster/cluster.tsv"
     conda:
         "../envs/web.yaml"
+    threads: 2
     resources:
         mem_mb=8000,
     params:
         spec=lambda wildcards: web_spec(),
         seed=config["seed"],
+        offline=OFFLINE,
     script:
         "../scripts/web_cluster.py"
 
@@ -94,6 +103,7 @@ rule web_label_prompts:
     params:
         spec=lambda wildcards: web_spec(),
         seed=config["seed"],
+        offline=OFFLINE,
     script:
         "../scripts/web_label_prompts.py"
 
@@ -106,7 +116,7 @@ rule web_label:
     log:
         "logs/web/label.log",
     benchmark:
-        "benchmarks/web/label.tsv"
+        "logs/benchmarks/web_label/label.tsv"
     conda:
         GENERATION_ENV
     threads: 2
@@ -115,8 +125,10 @@ rule web_label:
         gpu=generation_gpus(config["generation"]),
     params:
         spec=lambda wildcards: web_spec(),
-        generation=config["generation"],
+        # What decides the labels; runtime-only settings are read from the config by the script.
+        generation=generation_fingerprint(config["generation"]),
         seed=config["seed"],
+        offline=OFFLINE,
         # Not an output: survives a failed job so that the rerun resumes.
         ledger="results/ledger/web_labels.jsonl",
     script:
@@ -128,6 +140,8 @@ rule web_topics:
         labels="results/web/labels.parquet",
         clusters="results/web/clusters.parquet",
     output:
+        # The pipeline's copy (read by web_assign); the CSV is for people and the report.
+        topics="results/web/topics.parquet",
         table=report(
             "results/tables/web_topics.csv",
             caption="../report/web_topics.rst",
@@ -146,6 +160,8 @@ rule web_topics:
     params:
         spec=lambda wildcards: web_spec(),
         seed=config["seed"],
+        config_hash=CONFIG_HASH,
+        offline=OFFLINE,
     script:
         "../scripts/web_topics.py"
 
@@ -155,7 +171,7 @@ rule web_assign:
         docs="results/web/filtered.parquet",
         embeddings="results/web/embeddings.parquet",
         centroids="results/web/centroids.parquet",
-        topics="results/tables/web_topics.csv",
+        topics="results/web/topics.parquet",
     output:
         "results/web/assigned.parquet",
     log:
@@ -164,5 +180,6 @@ rule web_assign:
         "../envs/web.yaml"
     params:
         spec=lambda wildcards: web_spec(),
+        offline=OFFLINE,
     script:
         "../scripts/web_assign.py"

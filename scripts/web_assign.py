@@ -1,15 +1,18 @@
 import _paths  # noqa: F401 (puts src/ on the path)
 from synthpedia.logs import log_to
+from synthpedia.runtime import prepare_job
 
 log_to(snakemake.log[0])
+prepare_job(offline=snakemake.params.offline, threads=snakemake.threads)
 
-from synthpedia.web import assign_job  # noqa: E402
+from synthpedia.web.assign import web_assign_job  # noqa: E402
 
-assign_job(
-    snakemake.input.docs,
-    snakemake.input.embeddings,
-    snakemake.input.centroids,
-    snakemake.input.topics,
-    snakemake.params.spec,
-    snakemake.output[0],
+inp = snakemake.input
+web_assign_job(
+    docs_path=inp.docs,
+    embeddings_path=inp.embeddings,
+    centroids_path=inp.centroids,
+    topics_path=inp.topics,
+    spec=snakemake.params.spec,
+    out_seeds=snakemake.output[0],
 )

@@ -1,8 +1,15 @@
 import _paths  # noqa: F401 (puts src/ on the path)
 from synthpedia.logs import log_to
+from synthpedia.runtime import prepare_job
 
 log_to(snakemake.log[0])
+prepare_job(offline=snakemake.params.offline, threads=snakemake.threads)
 
-from synthpedia.web import embed_job  # noqa: E402
+from synthpedia.web.embed import web_embed_job  # noqa: E402
 
-embed_job(snakemake.input[0], snakemake.params.spec, snakemake.output[0], threads=snakemake.threads)
+web_embed_job(
+    docs_path=snakemake.input[0],
+    spec=snakemake.params.spec,
+    threads=snakemake.threads,
+    out_embeddings=snakemake.output[0],
+)

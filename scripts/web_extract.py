@@ -1,8 +1,10 @@
 import _paths  # noqa: F401 (puts src/ on the path)
 from synthpedia.logs import log_to
+from synthpedia.runtime import prepare_job
 
 log_to(snakemake.log[0])
+prepare_job(offline=snakemake.params.offline, threads=snakemake.threads)
 
-from synthpedia.web import extract_job  # noqa: E402
+from synthpedia.web.extract import web_extract_job  # noqa: E402
 
-extract_job(snakemake.params.spec, snakemake.output[0])
+web_extract_job(files=list(snakemake.input), spec=snakemake.params.spec, out_docs=snakemake.output[0])

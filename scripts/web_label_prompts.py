@@ -1,10 +1,13 @@
 import _paths  # noqa: F401 (puts src/ on the path)
 from synthpedia.logs import log_to
+from synthpedia.runtime import prepare_job
 
 log_to(snakemake.log[0])
+prepare_job(offline=snakemake.params.offline, threads=snakemake.threads)
 
-from synthpedia.web import label_prompts_job  # noqa: E402
+from synthpedia.web.label import web_label_prompts_job  # noqa: E402
 
-label_prompts_job(
-    snakemake.input.docs, snakemake.input.clusters, snakemake.params.spec, snakemake.params.seed, snakemake.output[0]
+inp, p = snakemake.input, snakemake.params
+web_label_prompts_job(
+    docs_path=inp.docs, clusters_path=inp.clusters, spec=p.spec, seed=p.seed, out_prompts=snakemake.output[0]
 )

@@ -11,26 +11,21 @@ import numpy as np
 import polars as pl
 import pytest
 
+import synthpedia.web
 from synthpedia.errors import InputError
 from synthpedia.generate import Backend, Completion, GenerationLedger
-from synthpedia.prompts import SOURCE_PROMPTS, render_prompts
+from synthpedia.prompts import render_prompts
+from synthpedia.registry import load_schema, registry
 from synthpedia.seeds import load_seeds
-from synthpedia.web import (
-    NOISE,
-    TOPIC_TABLE_COLUMNS,
-    WEB_SEED_COLUMNS,
-    assign_web_seeds,
-    cluster,
-    embed,
-    extract_web,
-    label_clusters,
-    label_prompts,
-    load_embedder,
-    parse_label,
-    quality_filter,
-    topic_style,
-    topic_table,
-)
+from synthpedia.tables import TABLES, table_columns
+from synthpedia.web.assign import WEB_SEED_COLUMNS, assign_web_seeds, web_assign_job
+from synthpedia.web.cluster import NOISE, cluster, web_cluster_job
+from synthpedia.web.embed import embed, load_embedder, web_embed_job
+from synthpedia.web.extract import extract_web, web_extract_job
+from synthpedia.web.filter import web_filter, web_filter_job
+from synthpedia.web.label import label_clusters, label_prompts, parse_label, web_label_job, web_label_prompts_job
+from synthpedia.web.topics import topic_style, topic_table, web_topics_job
+from synthpedia.workflow import web_input_files
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -38,6 +33,31 @@ BUNDLED = ROOT / "resources" / "web"
 THEMES = ("astronomy", "bread", "gambling", "travel")  # file name prefixes of the bundled pages
 SMALL_CLUSTERING = {"n_neighbors": 8, "min_dist": 0.0, "n_components": 2, "min_cluster_size": 4, "min_samples": 2}
 FILTERS = {"c4_quality": {"filter_no_terminal_punct": False}}
+THREADS = 1  # the test machine's cores are shared
+
+
+def with_schema_defaults(schema: dict, instance: dict) -> dict:
+    """`instance` with the schema's `default:` values filled in, at every object level."""
+    for name, sub in schema.get("properties", {}).items():
+        if name not in instance and "default" in sub:
+            instance[name] = copy.deepcopy(sub["default"])
+        if isinstance(instance.get(name), dict) and "properties" in sub:
+            with_schema_defaults(sub, instance[name])
+    return instance
+
+
+def web_spec(**settings) -> dict:
+    """Config section sources.web: the bundled pages and `settings`, the schema's defaults for the rest."""
+    schema = load_schema()["properties"]["sources"]["properties"]["web"]
+    return with_schema_defaults(schema, {"inputs": [str(BUNDLED)], **settings})
+
+
+SPEC = web_spec()
+
+
+def extract(paths, extractor: str = SPEC["extractor"], min_chars: int = SPEC["min_chars"]) -> pl.DataFrame:
+    """Documents of the web pages behind `paths` (files or folders), listed as the workflow lists them."""
+    return extract_web(web_input_files(paths), extractor, min_chars)
 
 
 def shared(name: str) -> Path:
@@ -57,24 +77,24 @@ def theme_of(url: str) -> str:
 
 @pytest.fixture(scope="module")
 def bundled_docs() -> pl.DataFrame:
-    docs = extract_web([BUNDLED])
-    kept, _ = quality_filter(docs, FILTERS)
+    docs = extract([BUNDLED])
+    kept, _ = web_filter(docs, FILTERS)
     return kept
 
 
 @pytest.fixture(scope="module")
 def embedder():
-    return load_embedder()
+    return load_embedder(THREADS)
 
 
 @pytest.fixture(scope="module")
 def bundled_embeddings(bundled_docs, embedder) -> np.ndarray:
-    return embed(bundled_docs["text"].to_list(), batch_size=16, model=embedder)
+    return embed(bundled_docs["text"].to_list(), embedder, batch_size=16)
 
 
 @pytest.fixture(scope="module")
 def bundled_clusters(bundled_embeddings):
-    return cluster(bundled_embeddings, SMALL_CLUSTERING, seed=42)
+    return cluster(bundled_embeddings, SMALL_CLUSTERING, seed=42, threads=THREADS)
 
 
 # --------------------------------------------------------------------------- extraction
@@ -82,7 +102,7 @@ def bundled_clusters(bundled_embeddings):
 
 def test_extract_warc_sample_reads_html_responses(shared_data):
     warcs = shared("web_warc_sample")
-    docs = extract_web([warcs], min_chars=200)
+    docs = extract([warcs], min_chars=200)
     # 82 HTTP responses in the four files, a few with under 200 characters of main content.
     assert 60 <= docs.height <= 82
     assert docs["doc_id"].n_unique() == docs.height
@@ -92,23 +112,23 @@ def test_extract_warc_sample_reads_html_responses(shared_data):
     # ClueWeb09 records whose HTTP headers do not parse are still read (HTML sniffed).
     assert docs["url"].str.contains("uraharajuku").any()
     # Stable ids: a second read gives the same table.
-    assert extract_web([warcs], min_chars=200).equals(docs)
+    assert extract([warcs], min_chars=200).equals(docs)
 
 
 def test_extract_html_folder_and_trafilatura_option(shared_data):
     html = shared("web_trafilatura_cache")
-    docs = extract_web([html / "html"], min_chars=200)
+    docs = extract([html / "html"], min_chars=200)
     assert docs.height >= 90
     page = docs.filter(pl.col("url").str.ends_with("blog.python.org.html"))
     assert page.height == 1 and "Python" in page["text"][0]
     files = sorted((html / "html").glob("*.html"))[:4]
-    via_trafilatura = extract_web(files, extractor="trafilatura", min_chars=50)
+    via_trafilatura = extract(files, extractor="trafilatura", min_chars=50)
     assert via_trafilatura.height >= 3
-    assert set(via_trafilatura["doc_id"]) <= set(extract_web(files, min_chars=0)["doc_id"])
+    assert set(via_trafilatura["doc_id"]) <= set(extract(files, min_chars=0)["doc_id"])
 
 
 def test_bundled_pages_use_their_canonical_url_and_main_content():
-    docs = extract_web([BUNDLED])
+    docs = extract([BUNDLED])
     assert docs.height == 32
     crust = docs.filter(pl.col("url") == "https://crumbandcrust.example/crust/")["text"][0]
     assert crust.startswith("Getting a crisp crust on homemade bread")
@@ -131,40 +151,41 @@ def test_malformed_warc_files_name_file_and_record(tmp_path):
     good = _warc_record("<urn:uuid:good-1>", "https://a.example/", page)
     ok = tmp_path / "ok.warc"
     ok.write_bytes(good)
-    assert extract_web([ok])["url"].to_list() == ["https://a.example/"]
+    assert extract([ok])["url"].to_list() == ["https://a.example/"]
 
     cut = tmp_path / "cut.warc"  # second record declares more bytes than the file holds
     cut.write_bytes(good + _warc_record("<urn:uuid:cut-2>", "https://b.example/", page[:300], declared=5000))
     with pytest.raises(InputError, match=r"cut\.warc: record <urn:uuid:cut-2> is truncated"):
-        extract_web([cut])
+        extract([cut])
 
     garbage = tmp_path / "garbage.warc.gz"
     garbage.write_bytes(b"this is not a WARC file\n")
     with pytest.raises(InputError, match=r"garbage\.warc\.gz: not a readable WARC file .*record #1"):
-        extract_web([garbage])
+        extract([garbage])
 
-    with pytest.raises(InputError, match="input not found"):
-        extract_web([tmp_path / "missing"])
+    # The job reads the files it is given: a missing or foreign one is named, never skipped.
+    with pytest.raises(InputError, match=r"missing\.html: cannot read"):
+        extract_web([tmp_path / "missing.html"], SPEC["extractor"], SPEC["min_chars"])
     other = tmp_path / "notes.txt"
     other.write_text("x")
-    with pytest.raises(InputError, match="not a WARC"):
-        extract_web([other])
+    with pytest.raises(InputError, match=r"notes\.txt: not a WARC"):
+        extract_web([other], SPEC["extractor"], SPEC["min_chars"])
+    with pytest.raises(InputError, match="sources.web.extractor"):
+        extract_web([ok], "lynx", SPEC["min_chars"])
 
 
 # --------------------------------------------------------------------------- quality filters
 
 
-def test_quality_filters_drop_boilerplate_and_count_per_filter():
-    good = extract_web([BUNDLED / "astronomy-eclipses.html"])
+def test_web_filter_drops_boilerplate_and_counts_per_filter(tmp_path):
+    good = extract([BUNDLED / "astronomy-eclipses.html"])
     spam = "Buy now. Best price. Click here.\n" * 40
     short = (
         "The town council met on Tuesday evening and agreed to repair the old stone bridge over the river "
         "before winter, after residents asked for safer crossings. Work starts next month."
     )
-    docs = pl.concat(
-        [good, pl.DataFrame({"doc_id": ["spam", "short"], "url": ["u1", "u2"], "text": [spam, short]})]
-    )
-    kept, stats = quality_filter(docs, FILTERS)
+    docs = pl.concat([good, pl.DataFrame({"doc_id": ["spam", "short"], "url": ["u1", "u2"], "text": [spam, short]})])
+    kept, stats = web_filter(docs, FILTERS)
     assert kept["doc_id"].to_list() == [good["doc_id"][0]]
     assert stats["filter"].to_list() == ["gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality"]
     by_filter = dict(zip(stats["filter"], stats["dropped"]))
@@ -174,10 +195,23 @@ def test_quality_filters_drop_boilerplate_and_count_per_filter():
     assert stats["dropped"].sum() == 2
     assert "dup_line_frac" in stats["reasons"][0]
     # A filter set to false does not run.
-    _, only_three = quality_filter(docs, {**FILTERS, "gopher_repetition": False})
+    _, only_three = web_filter(docs, {**FILTERS, "gopher_repetition": False})
     assert "gopher_repetition" not in only_three["filter"].to_list()
     with pytest.raises(InputError, match="sources.web.filters"):
-        quality_filter(docs, {"no_such_filter": {}})
+        web_filter(docs, {"no_such_filter": {}})
+    # The job writes the same table, stamped, through the one table writer.
+    docs.write_parquet(tmp_path / "documents.parquet")
+    web_filter_job(
+        docs_path=tmp_path / "documents.parquet",
+        spec=web_spec(filters=FILTERS),
+        config_hash="c0ffee",
+        out_docs=tmp_path / "filtered.parquet",
+        out_stats_csv=tmp_path / "web_filters.csv",
+    )
+    written = pl.read_csv(tmp_path / "web_filters.csv")
+    assert written.columns == list(table_columns("web_filters")) and set(written["config_hash"]) == {"c0ffee"}
+    assert written.drop("config_hash", "version").equals(stats)
+    assert pl.read_parquet(tmp_path / "filtered.parquet").equals(kept)
 
 
 # --------------------------------------------------------------------------- embeddings and clusters
@@ -194,13 +228,13 @@ def test_clusters_recover_the_bundled_themes_deterministically(bundled_docs, bun
     assert all(len(g) == 1 and NOISE not in g for g in groups.values()), groups
     assert len({next(iter(g)) for g in groups.values()}) == 4
     assert centroids.shape == (4, 384) and coords2d.shape == (32, 2)
-    again = cluster(bundled_embeddings, SMALL_CLUSTERING, seed=42)
+    again = cluster(bundled_embeddings, SMALL_CLUSTERING, seed=42, threads=THREADS)
     assert np.array_equal(again[0], labels) and np.array_equal(again[1], coords2d)
 
 
 def test_new_documents_join_existing_clusters_without_reclustering(bundled_docs, bundled_embeddings):
     held_out = np.array([i % 8 == 0 for i in range(bundled_docs.height)])
-    labels, _, centroids = cluster(bundled_embeddings[~held_out], SMALL_CLUSTERING, seed=42)
+    labels, _, centroids = cluster(bundled_embeddings[~held_out], SMALL_CLUSTERING, seed=42, threads=THREADS)
     fitted = bundled_docs.filter(pl.Series(~held_out))
     theme_cluster = {theme_of(u): int(c) for u, c in zip(fitted["url"], labels)}
     topics = pl.DataFrame(
@@ -212,7 +246,7 @@ def test_new_documents_join_existing_clusters_without_reclustering(bundled_docs,
         }
     )
     new_docs = bundled_docs.filter(pl.Series(held_out))
-    seeds = assign_web_seeds(new_docs, bundled_embeddings[held_out], centroids, topics)
+    seeds = assign_web_seeds(new_docs, bundled_embeddings[held_out], centroids, topics, SPEC["extract_chars"])
     assert seeds.columns == list(WEB_SEED_COLUMNS)
     # Each new page lands in its theme's cluster; the page of the dropped (gambling) cluster is left out.
     assert sorted(seeds["topic"]) == ["astronomy", "bread", "travel"]
@@ -253,13 +287,13 @@ def test_label_prompts_sample_ten_short_extracts_by_seed(bundled_docs):
     labels = np.array([["astronomy", "bread", "gambling", "travel"].index(theme_of(u)) for u in bundled_docs["url"]])
     labels = np.concatenate([labels, labels])  # 16 documents per cluster, so sampling matters
     docs = pl.concat([bundled_docs, bundled_docs.with_columns(pl.col("doc_id") + "-copy")])
-    prompts = label_prompts(docs, labels, seed=1)
+    prompts = label_prompts(docs, labels, seed=1, samples=10, chars=420)
     assert prompts["cluster"].to_list() == [0, 1, 2, 3] and prompts["size"].to_list() == [16] * 4
     extracts = re.findall(r'Extract \d+: "(.*)"', prompts["prompt"][0])
     assert len(extracts) == 10 and all(len(e) <= 420 for e in extracts)
     assert "Topic: <a few words>" in prompts["prompt"][0] and "Educational score:" in prompts["prompt"][0]
-    assert label_prompts(docs, labels, seed=1).equals(prompts)
-    assert not label_prompts(docs, labels, seed=2)["prompt"].equals(prompts["prompt"])
+    assert label_prompts(docs, labels, seed=1, samples=10, chars=420).equals(prompts)
+    assert not label_prompts(docs, labels, seed=2, samples=10, chars=420)["prompt"].equals(prompts["prompt"])
 
 
 class ScriptedBackend(Backend):
@@ -309,7 +343,7 @@ def test_topic_table_applies_remove_list_score_floor_and_styles():
     sizes = pl.DataFrame({"cluster": [-1, 0, 1, 2, 3, 4], "size": [3, 8, 8, 8, 8, 8]})
     style_map = {"wikihow": ["baking"], "textbook": ["astronomy"]}
     table = topic_table(labels, sizes, ["casino", "gossip"], 3, style_map, seed=42)
-    assert table.columns == list(TOPIC_TABLE_COLUMNS)
+    assert table.columns == list(TABLES["web_topics"])
     assert table.select("cluster", "kept", "why_dropped", "style").rows() == [
         (-1, False, "noise", None),
         (0, False, "on_remove_list", None),  # "casino" starts the word "casino"
@@ -336,25 +370,72 @@ def test_topic_style_falls_back_to_a_seeded_choice():
     assert first != [topic_style(t, {}, seed=8) for t in topics]
 
 
+def test_topics_job_writes_the_table_that_web_assign_reads(tmp_path):
+    """web_topics writes a stamped parquet (read by web_assign) and the CSV; no model involved."""
+    axes = np.eye(3, dtype=np.float32)
+    docs = pl.DataFrame(
+        {
+            "doc_id": [f"d{i}" for i in range(9)],
+            "url": [f"https://x.example/{i}" for i in range(9)],
+            "text": [f"Page {i} " * 50 for i in range(9)],
+        }
+    )
+    vectors = np.repeat(axes, 3, axis=0) + 0.01  # three pages near each axis
+    labels = np.repeat(np.arange(3), 3)
+    labels[-1] = NOISE
+    docs.write_parquet(tmp_path / "filtered.parquet")
+    pl.DataFrame({"doc_id": docs["doc_id"], "embedding": vectors}).write_parquet(tmp_path / "embeddings.parquet")
+    pl.DataFrame({"cluster": [0, 1, 2], "centroid": axes}).write_parquet(tmp_path / "centroids.parquet")
+    pl.DataFrame({"doc_id": docs["doc_id"], "cluster": labels, "x": vectors[:, 0], "y": vectors[:, 1]}).write_parquet(
+        tmp_path / "clusters.parquet"
+    )
+    names = ["Stellar astronomy", "Online casinos", "Bread baking"]
+    pl.DataFrame({"cluster": [0, 1, 2], "topic": names, "educational_score": [8, 6, 7]}).write_parquet(
+        tmp_path / "labels.parquet"
+    )
+
+    web_topics_job(
+        labels_path=tmp_path / "labels.parquet",
+        clusters_path=tmp_path / "clusters.parquet",
+        spec=SPEC,
+        seed=42,
+        config_hash="c0ffee",
+        out_topics=tmp_path / "topics.parquet",
+        out_csv=tmp_path / "web_topics.csv",
+        out_png=tmp_path / "map.png",
+    )
+    topics = pl.read_parquet(tmp_path / "topics.parquet")
+    assert topics.columns == list(table_columns("web_topics")) and set(topics["config_hash"]) == {"c0ffee"}
+    assert topics.select("cluster", "size", "kept", "why_dropped").rows() == [
+        (-1, 1, False, "noise"),
+        (0, 3, True, None),
+        (1, 3, False, "on_remove_list"),
+        (2, 2, True, None),
+    ]
+    assert pl.read_csv(tmp_path / "web_topics.csv", schema=topics.schema).equals(topics)
+    assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
+
+    web_assign_job(
+        docs_path=tmp_path / "filtered.parquet",
+        embeddings_path=tmp_path / "embeddings.parquet",
+        centroids_path=tmp_path / "centroids.parquet",
+        topics_path=tmp_path / "topics.parquet",
+        spec=SPEC,
+        out_seeds=tmp_path / "assigned.parquet",
+    )
+    seeds = pl.read_parquet(tmp_path / "assigned.parquet")
+    # The noise page joins its nearest cluster; the casino cluster's pages are left out.
+    assert seeds["url"].to_list() == [f"https://x.example/{i}" for i in (0, 1, 2, 6, 7, 8)]
+    assert seeds["topic"].to_list() == ["Stellar astronomy"] * 3 + ["Bread baking"] * 3
+    assert seeds["style"].to_list() == ["textbook"] * 3 + ["wikihow"] * 3
+
+
 # --------------------------------------------------------------------------- end to end with the bundled model
-
-
-def with_schema_defaults(schema: dict, instance: dict) -> dict:
-    """`instance` with the schema's `default:` values filled in, at every object level."""
-    for name, sub in schema.get("properties", {}).items():
-        if name not in instance and "default" in sub:
-            instance[name] = copy.deepcopy(sub["default"])
-        if isinstance(instance.get(name), dict) and "properties" in sub:
-            with_schema_defaults(sub, instance[name])
-    return instance
 
 
 @pytest.mark.e2e  # ~30 s of llama.cpp on top of embedding and UMAP
 def test_web_steps_end_to_end_with_the_bundled_model(tmp_path):
     """The rule steps in order, on the bundled pages, labelling with SmolLM2 on CPU (no stub)."""
-    from synthpedia import web
-    from synthpedia.config import load_schema
-
     config = with_schema_defaults(
         load_schema(),
         {
@@ -371,20 +452,61 @@ def test_web_steps_end_to_end_with_the_bundled_model(tmp_path):
         },
     )
     spec, seed, out = config["sources"]["web"], config["seed"], tmp_path
-    web.extract_job(spec, out / "documents.parquet")
-    web.filter_job(out / "documents.parquet", spec, out / "filtered.parquet", out / "web_filters.csv")
-    web.embed_job(out / "filtered.parquet", spec, out / "embeddings.parquet")
-    web.cluster_job(out / "embeddings.parquet", spec, seed, out / "clusters.parquet", out / "centroids.parquet")
-    web.label_prompts_job(out / "filtered.parquet", out / "clusters.parquet", spec, seed, out / "label_prompts.parquet")
+    web_extract_job(files=web_input_files(spec["inputs"]), spec=spec, out_docs=out / "documents.parquet")
+    web_filter_job(
+        docs_path=out / "documents.parquet",
+        spec=spec,
+        config_hash="e2e",
+        out_docs=out / "filtered.parquet",
+        out_stats_csv=out / "web_filters.csv",
+    )
+    web_embed_job(
+        docs_path=out / "filtered.parquet", spec=spec, threads=THREADS, out_embeddings=out / "embeddings.parquet"
+    )
+    web_cluster_job(
+        embeddings_path=out / "embeddings.parquet",
+        spec=spec,
+        seed=seed,
+        threads=THREADS,
+        out_clusters=out / "clusters.parquet",
+        out_centroids=out / "centroids.parquet",
+    )
+    web_label_prompts_job(
+        docs_path=out / "filtered.parquet",
+        clusters_path=out / "clusters.parquet",
+        spec=spec,
+        seed=seed,
+        out_prompts=out / "label_prompts.parquet",
+    )
     start = time.perf_counter()
-    gen = config["generation"]
-    web.label_job(out / "label_prompts.parquet", spec, gen, seed, out / "labels.parquet", out / "labels.jsonl")
+    web_label_job(
+        prompts_path=out / "label_prompts.parquet",
+        spec=spec,
+        generation=config["generation"],
+        seed=seed,
+        threads=THREADS,
+        gpus=0,
+        ledger=out / "labels.jsonl",
+        out_labels=out / "labels.parquet",
+    )
     print(f"labelled 4 clusters in {time.perf_counter() - start:.1f} s")
-    web.topics_job(out / "labels.parquet", out / "clusters.parquet", spec, seed, out / "topics.csv", out / "map.png")
-    web.assign_job(
-        *(out / f for f in ("filtered.parquet", "embeddings.parquet", "centroids.parquet", "topics.csv")),
-        spec,
-        out / "assigned.parquet",
+    web_topics_job(
+        labels_path=out / "labels.parquet",
+        clusters_path=out / "clusters.parquet",
+        spec=spec,
+        seed=seed,
+        config_hash="e2e",
+        out_topics=out / "topics.parquet",
+        out_csv=out / "topics.csv",
+        out_png=out / "map.png",
+    )
+    web_assign_job(
+        docs_path=out / "filtered.parquet",
+        embeddings_path=out / "embeddings.parquet",
+        centroids_path=out / "centroids.parquet",
+        topics_path=out / "topics.parquet",
+        spec=spec,
+        out_seeds=out / "assigned.parquet",
     )
 
     assert pl.read_csv(out / "web_filters.csv")["dropped"].sum() == 0  # the bundled pages are clean
@@ -393,12 +515,12 @@ def test_web_steps_end_to_end_with_the_bundled_model(tmp_path):
     for row in answers.iter_rows(named=True):
         assert row["completion"] is not None and row["attempts"] == 1
         assert (row["status"] == "ok") == (parse_label(row["completion"]) is not None)
-    table = pl.read_csv(out / "topics.csv")
-    assert table.columns == list(TOPIC_TABLE_COLUMNS) and table["cluster"].to_list() == [0, 1, 2, 3]
+    table = pl.read_parquet(out / "topics.parquet")
+    assert table.columns == list(table_columns("web_topics")) and table["cluster"].to_list() == [0, 1, 2, 3]
     assert table["size"].to_list() == [8, 8, 8, 8]
     assert table["why_dropped"].drop_nulls().is_in(["unparseable", "on_remove_list", "under_score_floor"]).all()
     assert (out / "map.png").read_bytes()[:4] == b"\x89PNG"
-    seeds = load_seeds("web", {**spec, "assigned": str(out / "assigned.parquet")})
+    seeds = load_seeds("web", spec, {"assigned": [str(out / "assigned.parquet")]})
     assert set(seeds["cluster"]) == set(table.filter(pl.col("kept"))["cluster"])
     prompts = render_prompts("web", seeds, spec, AUDIENCES, seed)
     assert prompts.height == seeds.height
@@ -410,7 +532,7 @@ def test_web_steps_end_to_end_with_the_bundled_model(tmp_path):
 AUDIENCES = {
     "general": {
         "label": "a general adult audience",
-        "instructions": {s: f"General {s} instructions." for s in SOURCE_PROMPTS["web"].styles},
+        "instructions": {s: f"General {s} instructions." for s in registry()["web"].styles},
     }
 }
 
@@ -466,10 +588,11 @@ def test_web_prompts_follow_topic_style_and_a_seeded_topic_coin():
 def test_web_seed_loader_reads_the_assigned_table(tmp_path):
     path = tmp_path / "assigned.parquet"
     web_seed_rows(4).write_parquet(path)
-    seeds = load_seeds("web", {"assigned": str(path), "inputs": ["resources/web"]})
+    seeds = load_seeds("web", SPEC, {"assigned": [str(path)]})
     assert seeds.columns == list(WEB_SEED_COLUMNS) and seeds.height == 4
+    assert synthpedia.web.load_web_seeds(path).equals(seeds)  # the package re-exports its loader
     web_seed_rows(2).with_columns(pl.lit("poem").alias("style")).write_parquet(path)
     with pytest.raises(InputError, match="unknown styles"):
-        load_seeds("web", {"assigned": str(path)})
-    with pytest.raises(InputError, match="assigned"):
-        load_seeds("web", {"inputs": ["resources/web"]})
+        load_seeds("web", SPEC, {"assigned": [str(path)]})
+    with pytest.raises(InputError, match="assigned web seeds not found"):
+        load_seeds("web", SPEC, {"assigned": [str(tmp_path / "missing.parquet")]})

@@ -1,0 +1,118 @@
+"""Rule web_cluster: embeddings -> UMAP (seeded) then HDBSCAN -> labels, 2-D map, centroids."""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Sequence
+
+import numpy as np
+import polars as pl
+
+from ..errors import InputError
+from ..io import write_parquet
+from .embed import embeddings_array
+
+log = logging.getLogger(__name__)
+
+NOISE = -1  # HDBSCAN's label for documents in no cluster
+
+
+def _umap_projection(embeddings: np.ndarray, params: Mapping, seed: int, dims: int) -> np.ndarray:
+    """`embeddings` projected to `dims` dimensions by UMAP (cosine metric, seeded by `seed`)."""
+    import umap
+
+    n = embeddings.shape[0]
+    reducer = umap.UMAP(
+        n_neighbors=min(int(params["n_neighbors"]), n - 1),
+        min_dist=float(params["min_dist"]),
+        n_components=dims,
+        metric="cosine",
+        random_state=seed,
+        # A seeded UMAP runs its numba loops on one thread whatever n_jobs says (so it fits any
+        # thread budget); saying so silences its warning.
+        n_jobs=1,
+        init="spectral" if n > dims + 2 else "random",
+    )
+    return reducer.fit_transform(embeddings)
+
+
+def cluster(
+    embeddings: np.ndarray, params: Mapping, seed: int, threads: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, coords2d, centroids): UMAP (seeded) then HDBSCAN; the same seed gives the same result.
+
+    `params` (config `sources.web.clustering`): n_neighbors, min_dist,
+    n_components (UMAP, cosine metric) and min_cluster_size, min_samples
+    (HDBSCAN). `threads`: the job's threads, the most HDBSCAN uses (a seeded
+    UMAP uses one).
+    labels[i] is document i's cluster (0..k-1, NOISE for noise); coords2d is
+    the 2-D UMAP map (the projection itself when n_components is 2);
+    centroids[c] is the L2-normalised mean embedding of cluster c, in the
+    embedding space (new documents are assigned there).
+    """
+    import hdbscan
+
+    n = embeddings.shape[0]
+    if n < 5:
+        raise InputError(f"web: {n} documents left after filtering: too few to cluster (need at least 5)")
+    reduced = _umap_projection(embeddings, params, seed, int(params["n_components"]))
+    coords2d = reduced if reduced.shape[1] == 2 else _umap_projection(embeddings, params, seed, 2)
+    labels = hdbscan.HDBSCAN(
+        min_cluster_size=int(params["min_cluster_size"]),
+        min_samples=int(params["min_samples"]),
+        core_dist_n_jobs=threads,  # exact core distances: the thread count changes no label
+    ).fit_predict(reduced)
+    labels = np.asarray(labels, dtype=np.int64)
+    return labels, np.asarray(coords2d, dtype=np.float32), cluster_centroids(embeddings, labels)
+
+
+def cluster_centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(k, dim) L2-normalised mean embedding of each cluster 0..k-1 (noise excluded)."""
+    k = int(labels.max()) + 1 if labels.size else 0
+    centroids = np.zeros((k, embeddings.shape[1]), dtype=np.float32)
+    for c in range(k):
+        mean = embeddings[labels == c].mean(axis=0)
+        centroids[c] = mean / max(np.linalg.norm(mean), 1e-12)
+    return centroids
+
+
+def clusters_frame(doc_ids: Sequence[str], labels: np.ndarray, coords2d: np.ndarray) -> pl.DataFrame:
+    """(doc_id, cluster, x, y) table for results/web/clusters.parquet."""
+    return pl.DataFrame(
+        {"doc_id": list(doc_ids), "cluster": labels, "x": coords2d[:, 0], "y": coords2d[:, 1]},
+        schema={"doc_id": pl.String, "cluster": pl.Int64, "x": pl.Float32, "y": pl.Float32},
+    )
+
+
+def centroids_frame(centroids: np.ndarray) -> pl.DataFrame:
+    """(cluster, centroid) table for results/web/centroids.parquet."""
+    dim = centroids.shape[1] if centroids.ndim == 2 else 0
+    return pl.DataFrame(
+        {"cluster": np.arange(len(centroids), dtype=np.int64), "centroid": centroids.astype(np.float32)},
+        schema={"cluster": pl.Int64, "centroid": pl.Array(pl.Float32, dim)},
+    )
+
+
+def cluster_sizes(labels: Sequence[int]) -> pl.DataFrame:
+    """(cluster, size) for every label, noise (NOISE) included, sorted by cluster."""
+    return (
+        pl.DataFrame({"cluster": np.asarray(labels, dtype=np.int64)})
+        .group_by("cluster")
+        .agg(pl.len().cast(pl.Int64).alias("size"))
+        .sort("cluster")
+    )
+
+
+def web_cluster_job(
+    embeddings_path: str, spec: dict, seed: int, threads: int, out_clusters: str, out_centroids: str
+) -> None:
+    """Rule web_cluster: embeddings -> results/web/clusters.parquet + results/web/centroids.parquet.
+
+    `spec`: config section `sources.web` (clustering); `seed`: the config seed;
+    `threads`: the job's threads.
+    """
+    table = pl.read_parquet(embeddings_path)
+    labels, coords2d, centroids = cluster(embeddings_array(table), spec["clustering"], seed, threads)
+    log.info("%d clusters, %d noise documents", len(centroids), int((labels == NOISE).sum()))
+    write_parquet(clusters_frame(table["doc_id"].to_list(), labels, coords2d), out_clusters)
+    write_parquet(centroids_frame(centroids), out_centroids)
