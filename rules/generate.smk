@@ -1,4 +1,4 @@
-from synthpedia.generate import generation_fingerprint, generation_gpus
+from synthpedia.workflow import generation_fingerprint, generation_gpus
 
 
 rule generate:
@@ -11,7 +11,7 @@ rule generate:
     log:
         "logs/generate/{source}/{shard}.log",
     benchmark:
-        "benchmarks/generate/{source}/{shard}.tsv"
+        "logs/benchmarks/generate/{source}/{shard}.tsv"
     conda:
         GENERATION_ENV
     threads: 2
@@ -27,6 +27,8 @@ rule generate:
         seed=config["seed"],
         # Not an output: the ledger must survive a failed job so that the rerun resumes.
         ledger="results/ledger/{source}/{shard}.jsonl",
+        # Config key offline: whether the job may reach the model hub (a vLLM job may load by hub id).
+        offline=OFFLINE,
     script:
         "../scripts/generate.py"
 

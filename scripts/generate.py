@@ -3,6 +3,10 @@ from synthpedia.logs import log_to
 
 log_to(snakemake.log[0])
 
+from synthpedia.runtime import prepare_job  # noqa: E402
+
+prepare_job(offline=snakemake.params.offline, threads=snakemake.threads)
+
 from synthpedia.generate import generate_job  # noqa: E402
 
 generate_job(

@@ -32,7 +32,7 @@ class LlamaServer:
     """`python -m llama_cpp.server` on 127.0.0.1, started and stopped by the test."""
 
     def __init__(self, log_path: Path, port: int | None = None, n_ctx: int = 1024, threads: int = 1):
-        from synthpedia.generate import resolve_model_path
+        from synthpedia.generate.llamacpp import resolve_model_path
 
         self.model = str(resolve_model_path(MODEL_SPEC))
         self.port = port or free_port()

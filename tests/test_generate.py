@@ -15,18 +15,20 @@ from synthpedia.generate import (
     Completion,
     GenerationError,
     GenerationLedger,
-    LlamaCppBackend,
-    OpenAIBackend,
-    VllmBackend,
+    Request,
     generate_shard,
-    generation_fingerprint,
-    generation_gpus,
     generation_table,
+    generation_table_job,
     make_backend,
     request_key,
     strip_stock_openers,
 )
-from synthpedia.tables import FAILED_COLUMNS, GENERATION_COLUMNS, PROMPT_COLUMNS
+from synthpedia.generate.llamacpp import LlamaCppBackend
+from synthpedia.generate.openai import OpenAIBackend
+from synthpedia.generate.sampling import OPENAI_API_KEYS, RENAMED, SAMPLING_KEYS, sampling_arguments
+from synthpedia.generate.vllm import VllmBackend
+from synthpedia.tables import FAILED_COLUMNS, GENERATION_COLUMNS, PROMPT_COLUMNS, table_columns
+from synthpedia.workflow import generation_fingerprint, generation_gpus
 
 SAMPLING = {"max_tokens": 24, "temperature": 0.6, "top_p": 0.95, "top_k": 50, "repetition_penalty": 1.2}
 
@@ -145,7 +147,7 @@ def test_stats_are_json_serialisable(tmp_path):
 
 def test_llamacpp_backend_generates_with_the_bundled_model(tmp_path):
     pytest.importorskip("llama_cpp")
-    backend = LlamaCppBackend("smollm2", SAMPLING, MODEL_SPEC, threads=1)
+    backend = llamacpp()
     prompts = prompts_frame(2).with_columns(
         pl.Series("prompt", ["Name three colours of the rainbow.", "What do plants need to grow?"])
     )
@@ -171,8 +173,12 @@ def real_prompts(n=3):
     return prompts_frame(n).with_columns(pl.Series("prompt", REAL_PROMPTS[:n]))
 
 
+def llamacpp(threads=1, workers=1, n_ctx=2048):
+    return LlamaCppBackend("smollm2", SAMPLING, model_path=MODEL_SPEC, n_ctx=n_ctx, threads=threads, workers=workers)
+
+
 def test_backend_libraries_are_imported_only_by_their_backend():
-    code = ("import sys, synthpedia.generate; "
+    code = ("import sys, synthpedia.generate.llamacpp, synthpedia.generate.openai, synthpedia.generate.vllm; "
             "print(sorted(m for m in ('vllm', 'openai', 'llama_cpp') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}).stdout
@@ -181,8 +187,8 @@ def test_backend_libraries_are_imported_only_by_their_backend():
 
 def test_llamacpp_workers_give_the_texts_of_one_stream(tmp_path):
     pytest.importorskip("llama_cpp")
-    one = LlamaCppBackend("smollm2", SAMPLING, MODEL_SPEC, threads=1, workers=1)
-    two = LlamaCppBackend("smollm2", SAMPLING, MODEL_SPEC, threads=2, workers=2)  # 1 thread each, like `one`
+    one = llamacpp()
+    two = llamacpp(threads=2, workers=2)  # 1 thread each, like `one`
     try:
         a, _, _ = run(real_prompts(), one, GenerationLedger(tmp_path / "a.jsonl"), min_tokens=0)
         b, _, stats = run(real_prompts(), two, GenerationLedger(tmp_path / "b.jsonl"), min_tokens=0)
@@ -195,7 +201,7 @@ def test_llamacpp_workers_give_the_texts_of_one_stream(tmp_path):
 
 def test_llamacpp_prompt_longer_than_the_context_is_a_failure_record(tmp_path):
     pytest.importorskip("llama_cpp")
-    backend = LlamaCppBackend("smollm2", SAMPLING, MODEL_SPEC, n_ctx=256, threads=1)
+    backend = llamacpp(n_ctx=256)
     prompts = real_prompts(2).with_columns(
         pl.when(pl.col("prompt_id") == "p001").then(pl.lit("many words " * 300)).otherwise(pl.col("prompt"))
         .alias("prompt")
@@ -222,19 +228,26 @@ def server(tmp_path_factory):
     srv.stop()
 
 
-def openai_backend(proxy, **options):
-    # llama.cpp servers call the repetition penalty repeat_penalty.
-    opts = {"base_url": proxy.base_url, "concurrency": 2, "timeout_seconds": 120, "retries": 3,
-            "backoff_seconds": 0.05, "extra_sampling_names": {"repetition_penalty": "repeat_penalty"}}
-    return OpenAIBackend("smollm2", SAMPLING, **{**opts, **options})
+@pytest.fixture
+def openai_backend(server, default_config):
+    """OpenAI backends on the test server: the default config's settings, quicker, and `options`."""
+
+    def make(**options):
+        # llama.cpp servers call the repetition penalty repeat_penalty.
+        opts = {**default_config["generation"]["openai"], "base_url": server.base_url, "concurrency": 2,
+                "timeout_seconds": 120, "retries": 3, "backoff_seconds": 0.05,
+                "extra_sampling_names": {"top_k": "top_k", "repetition_penalty": "repeat_penalty"}}
+        return OpenAIBackend("smollm2", SAMPLING, **{**opts, **options})
+
+    return make
 
 
-def test_openai_backend_generates_through_a_real_server(server, tmp_path, monkeypatch, caplog):
+def test_openai_backend_generates_through_a_real_server(server, openai_backend, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("SYNTHPEDIA_TEST_KEY", "sk-test-secret-123")
     ledger = GenerationLedger(tmp_path / "l.jsonl")
     before = len(server.requests)
     with caplog.at_level(logging.DEBUG):
-        gens, failed, stats = run(real_prompts(), openai_backend(server, api_key_env="SYNTHPEDIA_TEST_KEY"), ledger,
+        gens, failed, stats = run(real_prompts(), openai_backend(api_key_env="SYNTHPEDIA_TEST_KEY"), ledger,
                                   min_tokens=1)
     sent = server.requests[before:]
     assert len(sent) == 3 and gens.height + failed.height == 3
@@ -250,56 +263,58 @@ def test_openai_backend_generates_through_a_real_server(server, tmp_path, monkey
     assert "sk-test-secret" not in caplog.text + ledger.path.read_text() + json.dumps(stats)
     # Everything is in the ledger: a rerun sends nothing.
     n = len(server.requests)
-    again, _, _ = run(real_prompts(), openai_backend(server), ledger, min_tokens=1)
+    again, _, _ = run(real_prompts(), openai_backend(), ledger, min_tokens=1)
     assert len(server.requests) == n and again["completion"].to_list() == gens["completion"].to_list()
 
 
-def test_openai_backend_retries_transient_errors(server, tmp_path):
+def test_openai_backend_retries_transient_errors(server, openai_backend, tmp_path):
     server.inject.extend([503, 429, 500])
     before = len(server.requests)
-    gens, failed, stats = run(real_prompts(2), openai_backend(server, concurrency=1), GenerationLedger(tmp_path / "l"),
+    gens, failed, stats = run(real_prompts(2), openai_backend(concurrency=1), GenerationLedger(tmp_path / "l"),
                               min_tokens=0)
     assert stats["retried"] == 3 and len(server.requests) - before == 5
     assert gens.height == 2 and failed.height == 0
 
 
-def test_openai_backend_out_of_retries_fails_the_job_and_the_rerun_sends_only_the_rest(server, tmp_path):
+def test_openai_backend_out_of_retries_fails_the_job_and_the_rerun_sends_only_the_rest(
+    server, openai_backend, tmp_path
+):
     ledger = GenerationLedger(tmp_path / "l.jsonl")
     server.inject.extend([None, 503, 503, 503, 503])  # the 2nd request fails 4 times: 3 retries are not enough
     before = len(server.requests)
     with pytest.raises(GenerationError, match="1 request"):
-        run(real_prompts(3), openai_backend(server, concurrency=1), ledger)
+        run(real_prompts(3), openai_backend(concurrency=1), ledger)
     assert server.chat_prompts()[before:] == [REAL_PROMPTS[0]] + [REAL_PROMPTS[1]] * 4  # the 3rd was never sent
     assert len(ledger.records()) == 1
     before = len(server.requests)
-    gens, failed, _ = run(real_prompts(3), openai_backend(server, concurrency=1), ledger, min_tokens=0)
+    gens, failed, _ = run(real_prompts(3), openai_backend(concurrency=1), ledger, min_tokens=0)
     assert server.chat_prompts()[before:] == REAL_PROMPTS[1:]
     assert gens.height + failed.height == 3
 
 
-def test_openai_backend_records_a_refused_request_and_never_resends_it(server, tmp_path):
+def test_openai_backend_records_a_refused_request_and_never_resends_it(server, openai_backend, tmp_path):
     ledger = GenerationLedger(tmp_path / "l.jsonl")
     prompts = real_prompts(2).with_columns(
         pl.when(pl.col("prompt_id") == "p001").then(pl.lit("many words " * 400)).otherwise(pl.col("prompt"))
         .alias("prompt")
     )
     before = len(server.requests)
-    gens, failed, stats = run(prompts, openai_backend(server), ledger, min_tokens=0)
+    gens, failed, stats = run(prompts, openai_backend(), ledger, min_tokens=0)
     assert len(server.requests) - before == 2 and stats["retried"] == 0
     assert failed["prompt_id"].to_list() == ["p001"] and failed["reason"][0].startswith("request_error: HTTP 400")
     assert gens["prompt_id"].to_list() == ["p000"]
     before = len(server.requests)
-    run(prompts, openai_backend(server), ledger, min_tokens=0)
+    run(prompts, openai_backend(), ledger, min_tokens=0)
     assert len(server.requests) == before
 
 
-def test_openai_backend_stops_at_once_on_a_wrong_key(server, tmp_path):
+def test_openai_backend_stops_at_once_on_a_wrong_key(server, openai_backend, tmp_path):
     import openai
 
     server.inject.append(401)
     before = len(server.requests)
     with pytest.raises(openai.AuthenticationError):
-        run(real_prompts(3), openai_backend(server, concurrency=1), GenerationLedger(tmp_path / "l.jsonl"))
+        run(real_prompts(3), openai_backend(concurrency=1), GenerationLedger(tmp_path / "l.jsonl"))
     assert len(server.requests) - before == 1
 
 
@@ -384,14 +399,14 @@ def test_generation_table_rates_never_divide_by_zero(tmp_path):
     shard = tmp_path / "generations" / "openstax"
     shard.mkdir(parents=True)
     common = {"prompts": 4, "completions": 4, "failed": 0, "prompt_tokens": 40, "completion_tokens": 400,
-              "backend": "vllm", "model": "m", "gpus": 2}
+              "backend": "vllm", "model": "m", "gpus": 2, "retried": 0}
     resumed = {**common, "sent": 0, "resumed": 4, "sent_completion_tokens": 0, "wall_seconds": 3.0,
                "gpu_seconds": 6.0, "failed_by_reason": {}}
     fresh = {**common, "sent": 4, "resumed": 0, "sent_completion_tokens": 400, "wall_seconds": 2.0,
              "gpu_seconds": 4.0, "failed_by_reason": {"too_short": 1}}
     (shard / "000.stats.json").write_text(json.dumps(resumed))
     (shard / "001.stats.json").write_text(json.dumps(fresh))
-    table = generation_table([str(shard / "000.stats.json"), str(shard / "001.stats.json")], "abc")
+    table = generation_table([str(shard / "000.stats.json"), str(shard / "001.stats.json")])
     rows = {r["shard"] or "TOTAL": r for r in table.iter_rows(named=True)}
     assert rows["000"]["tokens_per_second"] == 0.0  # 3 s spent reading the ledger, nothing sent
     assert rows["000"]["gpu_hours_per_billion_tokens"] is None  # 6 GPU-seconds over 0 tokens: not inf
@@ -399,6 +414,41 @@ def test_generation_table_rates_never_divide_by_zero(tmp_path):
     assert rows["001"]["gpu_hours_per_billion_tokens"] == pytest.approx(4.0 / 3600 / (400 / 1e9))
     assert rows["TOTAL"]["gpu_seconds"] == 10.0 and rows["TOTAL"]["tokens_per_second"] == pytest.approx(400 / 5)
     assert json.loads(rows["TOTAL"]["failed_by_reason"]) == {"too_short": 1}
+    # The job writes it through the one table writer: declared columns, stamped with the config hash.
+    out = tmp_path / "generation.csv"
+    generation_table_job(stats_paths=[str(shard / "000.stats.json")], out_csv=str(out), config_hash="abc")
+    written = pl.read_csv(out)
+    assert tuple(written.columns) == table_columns("generation") and written["config_hash"].to_list() == ["abc"] * 2
+
+
+def test_generation_table_of_no_shards_has_the_columns_and_no_rows(tmp_path):
+    out = tmp_path / "generation.csv"
+    generation_table_job(stats_paths=[], out_csv=str(out), config_hash="abc")
+    assert out.read_text().strip().split(",") == list(table_columns("generation"))
+
+
+def test_one_sampling_mapping_serves_every_backend(default_config):
+    assert set(default_config["generation"]["sampling"]) == set(SAMPLING_KEYS)
+    assert sampling_arguments(SAMPLING, 9, RENAMED["vllm"]) == {**SAMPLING, "seed": 9}
+    llamacpp_args = sampling_arguments(SAMPLING, 9, RENAMED["llamacpp"])
+    assert llamacpp_args == {"max_tokens": 24, "temperature": 0.6, "top_p": 0.95, "top_k": 50, "repeat_penalty": 1.2,
+                             "seed": 9}
+    # OpenAI: the API's own parameters by name, the rest in the body under the server's names (None: not sent).
+    opts = {**default_config["generation"]["openai"], "base_url": "http://127.0.0.1:9/v1",
+            "extra_sampling_names": {"top_k": None, "repetition_penalty": "repeat_penalty"}}
+    arguments = OpenAIBackend("m", SAMPLING, **opts).request_arguments(Request("k", "p", 9))
+    assert arguments == {"max_tokens": 24, "temperature": 0.6, "top_p": 0.95, "seed": 9,
+                         "extra_body": {"repeat_penalty": 1.2}}
+    assert set(OPENAI_API_KEYS) <= set(arguments)
+
+
+def test_llamacpp_workers_zero_means_one_per_job_thread(default_config):
+    generation = default_config["generation"]
+    assert generation["llamacpp"]["workers"] == 0
+    backend = make_backend(generation, threads=3)
+    assert isinstance(backend, LlamaCppBackend) and (backend.threads, backend.workers) == (3, 3)
+    one = make_backend({**generation, "llamacpp": {**generation["llamacpp"], "workers": 1}}, threads=3)
+    assert (one.threads, one.workers) == (3, 1)
 
 
 def test_records_appended_after_a_torn_line_are_read(tmp_path):

@@ -84,6 +84,7 @@ class Job:
             "generation": generation,
             "seed": 42,
             "threads": threads,
+            "gpus": 0,
             "log": str(workdir / "job.log"),
         }
 
@@ -151,6 +152,21 @@ def kill_at_random_point(job: Job, rng: random.Random) -> tuple[int, bool]:
     return len(job.finished_keys()), killed
 
 
+def killed_trials(tmp_path: Path, prompts_path: Path, generation: dict, rng: random.Random):
+    """TRIALS jobs, each killed at a random point: yields (job, requests finished when it was killed).
+
+    Once every trial has been handed out, checks that most of them really were cut short.
+    """
+    kills = []
+    for trial in range(TRIALS):
+        job = Job(tmp_path / f"trial{trial}", prompts_path, generation)
+        finished, killed = kill_at_random_point(job, rng)
+        kills.append((finished, killed))
+        yield job, finished
+    assert sum(killed for _, killed in kills) >= 3, kills
+    assert any(0 < finished < N_PROMPTS for finished, _ in kills), kills
+
+
 def assert_every_prompt_once(job: Job, prompts_path: Path) -> None:
     rows = job.rows()
     assert rows.height == N_PROMPTS and rows["prompt_id"].n_unique() == N_PROMPTS
@@ -167,20 +183,13 @@ def test_killed_llamacpp_jobs_resume_exactly(tmp_path, prompts_path, default_con
     reference.run()
     expected = dict(reference.rows().select("prompt_id", "completion").iter_rows())
 
-    rng = random.Random(20240611)
-    kills = []
-    for trial in range(TRIALS):
-        job = Job(tmp_path / f"trial{trial}", prompts_path, generation)
-        finished, killed = kill_at_random_point(job, rng)
-        kills.append((finished, killed))
+    for job, finished in killed_trials(tmp_path, prompts_path, generation, random.Random(20240611)):
         job.run()
         assert_every_prompt_once(job, prompts_path)
         stats = job.stats()
         assert stats["resumed"] == finished and stats["sent"] == N_PROMPTS - finished
         # Nothing lost or garbled: the resumed shard holds the uninterrupted run's texts.
         assert dict(job.rows().select("prompt_id", "completion").iter_rows()) == expected
-    assert sum(killed for _, killed in kills) >= 3, kills  # most trials really were cut short
-    assert any(0 < finished < N_PROMPTS for finished, _ in kills), kills
 
 
 @pytest.fixture(scope="module")
@@ -204,12 +213,7 @@ def test_killed_openai_jobs_never_resend_finished_requests(tmp_path, prompts_pat
     _, proxy = server
     generation = openai_section(default_config, proxy)
     prompt_of = {request_key(p, generation["model"], generation["sampling"], 42): p for p in all_prompts(prompts_path)}
-    rng = random.Random(7)
-    kills = []
-    for trial in range(TRIALS):
-        job = Job(tmp_path / f"trial{trial}", prompts_path, generation)
-        finished, killed = kill_at_random_point(job, rng)
-        kills.append((finished, killed))
+    for job, _ in killed_trials(tmp_path, prompts_path, generation, random.Random(7)):
         finished_prompts = {prompt_of[key] for key in job.finished_keys()}
         before = len(proxy.chat_prompts())
         job.run()
@@ -217,8 +221,6 @@ def test_killed_openai_jobs_never_resend_finished_requests(tmp_path, prompts_pat
         assert not finished_prompts & set(resent), "a finished request was sent again"
         assert sorted(resent) == sorted(all_prompts(prompts_path) - finished_prompts)  # each missing one, once
         assert_every_prompt_once(job, prompts_path)
-    assert sum(killed for _, killed in kills) >= 3, kills
-    assert any(0 < finished < N_PROMPTS for finished, _ in kills), kills
 
 
 def test_server_restart_mid_shard_is_carried_over_by_retries(tmp_path, prompts_path, default_config):

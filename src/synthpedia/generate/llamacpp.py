@@ -1,0 +1,119 @@
+"""CPU generation with llama.cpp on a GGUF model: one stream, or several worker processes."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from ..errors import InputError
+from .backend import Backend, Completion, Request, refused
+from .sampling import RENAMED, sampling_arguments
+from .worker import run_in_workers, serve
+
+
+def resolve_model_path(spec: str) -> Path:
+    """The GGUF file named by `spec`: a path, or `package:<module>/<file>` for one inside a Python package.
+
+    Raises InputError naming config key `generation.llamacpp.model_path` when the package or
+    the file is missing.
+    """
+    if spec.startswith("package:"):
+        module, _, name = spec[len("package:") :].partition("/")
+        found = importlib.util.find_spec(module)
+        if found is None or not found.submodule_search_locations:
+            raise InputError(f"config key 'generation.llamacpp.model_path': package '{module}' is not installed")
+        path = Path(list(found.submodule_search_locations)[0]) / name
+    else:
+        path = Path(spec)
+    if not path.is_file():
+        raise InputError(f"config key 'generation.llamacpp.model_path': model file not found: {path}")
+    return path
+
+
+class LlamaCppBackend(Backend):
+    """CPU generation with llama.cpp on a GGUF model (the chat template comes from the GGUF).
+
+    `model_path` and `n_ctx`: config section `generation.llamacpp`; `threads`: the job's. With
+    `workers` > 1, that many worker processes each load the model with threads/workers threads
+    and take the next request as soon as they finish one: several sequences decode at once,
+    which keeps small models busier than one stream with all threads.
+    """
+
+    name = "llamacpp"
+
+    def __init__(self, model: str, sampling: dict, *, model_path: str, n_ctx: int, threads: int, workers: int):
+        super().__init__(model, sampling)
+        self.model_path = resolve_model_path(model_path)
+        self.n_ctx = n_ctx
+        self.threads = max(1, threads)
+        self.workers = max(1, workers)
+        self._llm = None
+
+    @property
+    def llm(self):
+        """The model, loaded on first use: a fully resumed shard never loads it."""
+        if self._llm is None:
+            from llama_cpp import Llama  # imported here: only this backend needs it
+
+            self._llm = Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.n_ctx,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                verbose=False,
+            )
+        return self._llm
+
+    def complete(self, req: Request) -> Completion:
+        """One request in this process; a prompt longer than the context is a refused request."""
+        start = time.perf_counter()
+        try:
+            out = self.llm.create_chat_completion(
+                messages=[{"role": "user", "content": req.prompt}],
+                **sampling_arguments(self.sampling, req.seed, RENAMED["llamacpp"]),
+            )
+        except ValueError as err:
+            if "context window" not in str(err):
+                raise
+            return refused(req, str(err), time.perf_counter() - start)  # this prompt can never fit
+        choice = out["choices"][0]
+        return Completion(
+            key=req.key,
+            completion=choice["message"]["content"] or "",
+            prompt_tokens=int(out["usage"]["prompt_tokens"]),
+            completion_tokens=int(out["usage"]["completion_tokens"]),
+            finish_reason=str(choice.get("finish_reason") or "stop"),
+            seconds=time.perf_counter() - start,
+        )
+
+    def generate(self, requests: Sequence[Request]) -> Iterator[Completion]:
+        # Always the same threads per sequence, however few requests are left: a resumed shard
+        # decodes with the numerics of an uninterrupted one.
+        if self.workers == 1:
+            for req in requests:
+                yield self.complete(req)
+        else:
+            yield from run_in_workers(f"{__name__}:llamacpp_worker", self._worker_options(), self.workers, requests)
+
+    def _worker_options(self) -> dict:
+        """What a worker process needs to build its own one-stream backend (see `llamacpp_worker`)."""
+        return {
+            "model": self.model,
+            "sampling": self.sampling,
+            "model_path": str(self.model_path),
+            "n_ctx": self.n_ctx,
+            "threads": max(1, self.threads // self.workers),
+        }
+
+    def close(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
+
+
+def llamacpp_worker() -> None:
+    """Main of a worker process of LlamaCppBackend (see synthpedia.generate.worker)."""
+    serve(lambda options: LlamaCppBackend(options["model"], options["sampling"], model_path=options["model_path"],
+                                          n_ctx=options["n_ctx"], threads=options["threads"], workers=1))
