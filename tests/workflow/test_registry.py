@@ -65,3 +65,13 @@ def test_generation_backends_are_the_implemented_backends():
 def test_decontamination_groups_name_sources():
     groups = SCHEMA["properties"]["decontamination"]["properties"]["groups"]["default"]
     assert {source for members in groups.values() for source in members} <= set(SOURCES)
+
+
+def test_web_extractors_and_filters_are_the_implemented_ones():
+    from synthpedia.web.extract import EXTRACTORS
+    from synthpedia.web.filter import web_filter_classes
+
+    web = SOURCES["web"]["properties"]
+    assert tuple(web["extractor"]["enum"]) == EXTRACTORS
+    assert list(web["filters"]["properties"]) == list(web_filter_classes())
+
