@@ -12,8 +12,12 @@ rule decontaminate:
     resources:
         mem_mb=2000,
     params:
-        decontamination=config["decontamination"],
         benchmarks=benchmark_specs(config["decontamination"]["benchmarks"]),
+        ngram=config["decontamination"]["ngram"],
+        threshold=config["decontamination"]["threshold"],
+        min_block=config["decontamination"]["min_block"],
+        every_item=config["decontamination"]["every_item"],
+        offline=OFFLINE,
     script:
         "../scripts/decontaminate.py"
 
@@ -33,8 +37,10 @@ rule contamination_table:
     conda:
         "../envs/curate.yaml"
     params:
-        decontamination=config["decontamination"],
+        groups=config["decontamination"]["groups"],
+        benchmarks=config["decontamination"]["benchmarks"],
         config_hash=CONFIG_HASH,
+        offline=OFFLINE,
     script:
         "../scripts/contamination_table.py"
 
@@ -54,6 +60,7 @@ rule dedup:
         "logs/dedup.log",
     conda:
         "../envs/curate.yaml"
+    # datatrove runs up to this many workers at once
     threads: 2
     resources:
         mem_mb=4000,
@@ -61,5 +68,6 @@ rule dedup:
         dedup=config["dedup"],
         config_hash=CONFIG_HASH,
         workdir="results/work/dedup",
+        offline=OFFLINE,
     script:
         "../scripts/dedup.py"

@@ -23,17 +23,20 @@ rule evaluate:
     log:
         "logs/evaluate/{run}.log",
     benchmark:
-        "benchmarks/evaluate/{run}.tsv"
+        "logs/benchmarks/evaluate/{run}.tsv"
     conda:
         "../envs/evaluate.yaml"
+    # torch scores on exactly these threads
     threads: 2
     resources:
         mem_mb=8000,
         runtime=240,
     params:
         tasks=TASKS,
-        evaluation=config["evaluation"],
+        max_samples=config["evaluation"]["max_samples"],
+        batch_size=config["evaluation"]["batch_size"],
         seed=config["seed"],
+        offline=OFFLINE,
     script:
         "../scripts/evaluate.py"
 
@@ -55,5 +58,6 @@ rule eval_table:
     params:
         runs=RUNS,
         config_hash=CONFIG_HASH,
+        offline=OFFLINE,
     script:
         "../scripts/eval_table.py"

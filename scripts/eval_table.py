@@ -1,12 +1,15 @@
 import _paths  # noqa: F401 (puts src/ on the path)
 from synthpedia.logs import log_to
+from synthpedia.runtime import prepare_job
 
 log_to(snakemake.log[0])
+prepare_job(offline=snakemake.params.offline, threads=snakemake.threads)
 
 from synthpedia.evaluate import eval_table_job  # noqa: E402
 
+p = snakemake.params
 eval_table_job(
-    dict(zip(snakemake.params.runs, snakemake.input, strict=True)),
-    snakemake.output[0],
-    snakemake.params.config_hash,
+    results=dict(zip(p.runs, snakemake.input, strict=True)),
+    tables=list(snakemake.output),
+    config_hash=p.config_hash,
 )

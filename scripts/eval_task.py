@@ -3,6 +3,6 @@ from synthpedia.logs import log_to
 
 log_to(snakemake.log[0])
 
-from synthpedia.benchsets import load_benchmark, write_eval_task  # noqa: E402
+from synthpedia.benchsets import eval_task_job  # noqa: E402
 
-write_eval_task(load_benchmark(snakemake.params.spec), snakemake.output[0])
+eval_task_job(spec=snakemake.params.spec, task=snakemake.output[0])

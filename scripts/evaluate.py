@@ -1,17 +1,20 @@
 import _paths  # noqa: F401 (puts src/ on the path)
 from synthpedia.logs import log_to
+from synthpedia.runtime import prepare_job
 
 log_to(snakemake.log[0])
+# Before torch is imported: its thread pools are sized from the job's threads.
+prepare_job(offline=snakemake.params.offline, threads=snakemake.threads)
 
-from synthpedia.evaluate import evaluate_checkpoint  # noqa: E402
+from synthpedia.evaluate import evaluate_job  # noqa: E402
 
 p = snakemake.params
-evaluate_checkpoint(
-    snakemake.input.checkpoint,
-    dict(zip(p.tasks, snakemake.input.tasks, strict=True)),
-    snakemake.output[0],
-    max_samples=p.evaluation["max_samples"],
-    batch_size=p.evaluation["batch_size"],
+evaluate_job(
+    checkpoint=snakemake.input.checkpoint,
+    tasks=dict(zip(p.tasks, snakemake.input.tasks, strict=True)),
+    results=snakemake.output[0],
+    max_samples=p.max_samples,
+    batch_size=p.batch_size,
     seed=p.seed,
     threads=snakemake.threads,
 )

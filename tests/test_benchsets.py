@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import bz2
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from synthpedia.benchsets import BenchmarkItem, load_benchmark, write_eval_task
+from synthpedia.benchsets import BENCHMARK_FORMATS, BenchmarkItem, check_benchmark, load_benchmark, write_eval_task
 from synthpedia.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,7 +170,8 @@ def test_malformed_jsonl_names_file_and_line(tmp_path, fmt, lines, message):
     path = _write(tmp_path, "bad.jsonl", lines)
     with pytest.raises(InputError, match=message) as err:
         load_benchmark(spec("bench", fmt, path))
-    assert str(path) in str(err.value) and "benchmarks/bench" in str(err.value)
+    assert str(path) in str(err.value) and "config key 'benchmarks.bench'" in str(err.value)
+    assert str(err.value).endswith(f"(declared format '{fmt}')")
 
 
 def test_malformed_mmlu_csv_names_file_and_line(tmp_path):
@@ -197,12 +201,67 @@ def test_hellaswag_text_form_must_have_six_lines_per_item(tmp_path):
 
 
 def test_bad_specs_name_the_key(tmp_path):
-    with pytest.raises(InputError, match=r"benchmarks/x: format 'csv' is not one of"):
+    with pytest.raises(InputError, match=r"config key 'benchmarks.x': format 'csv' is not one of arc, openbookqa"):
         load_benchmark({"name": "x", "format": "csv", "path": tmp_path})
-    with pytest.raises(InputError, match=r"benchmarks/x: path not found"):
+    with pytest.raises(InputError, match=r"config key 'benchmarks.x': path not found"):
         load_benchmark({"name": "x", "format": "arc", "path": tmp_path / "missing.jsonl"})
-    with pytest.raises(InputError, match=r"benchmarks/x: missing 'path'"):
+    with pytest.raises(InputError, match=r"config key 'benchmarks.x': missing 'path'"):
         load_benchmark({"name": "x", "format": "arc"})
+
+
+# --- check_benchmark: the start-up check of a benchmark's first records -----------------------
+
+
+def test_every_format_has_a_bundled_sample():
+    assert sorted(BENCHMARK_FORMATS) == sorted({fmt for _, fmt, *_ in BUNDLED})
+
+
+def test_module_imports_only_the_standard_library():
+    # the workflow layer calls check_benchmark in the Snakemake process: nothing heavy may come with it
+    code = (
+        "import sys; import synthpedia.benchsets; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'polars', 'datatrove', 'torch', 'yaml'}))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name,fmt,path,labels,count,n_choices", BUNDLED, ids=[b[0] for b in BUNDLED])
+def test_check_passes_every_bundled_sample(name, fmt, path, labels, count, n_choices):
+    entry = {"format": fmt, "path": str(SAMPLES / path)}
+    if labels:
+        entry["labels"] = str(SAMPLES / labels)
+    assert check_benchmark(name, entry) is None
+
+
+def test_check_names_benchmark_file_line_and_format_of_a_misdeclared_sample():
+    path = SAMPLES / "arc_easy/ARC-Easy-Sample.jsonl"
+    with pytest.raises(InputError) as err:
+        check_benchmark("arc_easy", {"format": "hellaswag", "path": str(path)})
+    assert str(err.value) == (
+        f"config key 'benchmarks.arc_easy': {path} line 1: missing field 'ctx' (declared format 'hellaswag')"
+    )
+
+
+def test_check_reads_only_the_first_records(tmp_path):
+    good = [json.dumps({"goal": "g", "sol1": "a", "sol2": "b"})] * 3
+    data = _write(tmp_path, "valid.jsonl", good + ["{broken"])
+    labels = _write(tmp_path, "valid-labels.lst", ["0", "1", "0", "x"])
+    check_benchmark("piqa", {"format": "piqa", "path": str(data), "labels": str(labels)}, max_records=3)
+    with pytest.raises(InputError, match=r"valid\.jsonl line 4: not valid JSON .*\(declared format 'piqa'\)"):
+        check_benchmark("piqa", {"format": "piqa", "path": str(data), "labels": str(labels)}, max_records=4)
+    short = _write(tmp_path, "short.lst", ["0"])
+    with pytest.raises(InputError, match=r"short\.lst: has 1 labels for 3 records"):
+        check_benchmark("piqa", {"format": "piqa", "path": str(data), "labels": str(short)}, max_records=3)
+
+
+def test_check_names_the_bad_label_line(tmp_path):
+    data = _write(tmp_path, "dev.jsonl", [json.dumps({"context": "c", "question": "q", "answerA": "a",
+                                                      "answerB": "b", "answerC": "c"})] * 2)
+    labels = _write(tmp_path, "dev-labels.lst", ["1", "two"])
+    with pytest.raises(InputError, match=r"dev-labels\.lst line 2: label must be an integer, got 'two'"):
+        check_benchmark("siqa", {"format": "siqa", "path": str(data)})  # labels found beside the data
 
 
 # --- the real releases in ../shared/data (absent from a fresh clone: skipped) ---------------
@@ -229,6 +288,35 @@ def test_real_release_loads(name, fmt, path, labels, count):
     assert all(0 <= item.gold < len(item.choices) and item.text for item in items)
     if name != "mmlu":  # MMLU ids are file:line, unique too, but check the id-field formats here
         assert len({item.item_id for item in items}) == count
+
+
+MISDECLARED = [
+    # name, declared format, file, what the first record lacks
+    ("arc_easy", "hellaswag", "arc/ARC-Easy-Test.jsonl", "line 1: missing field 'ctx'"),
+    ("hellaswag", "arc", "hellaswag/hellaswag_val_full.txt.bz2", "line 1: not valid JSON"),
+    ("openbookqa", "boolq", "openbookqa/Main_test.jsonl", "line 1: field 'question' must be a non-empty string"),
+    ("mmlu", "arc", "mmlu/test/anatomy_test.csv", "line 1: not valid JSON"),
+    ("boolq", "piqa", "boolq/val.jsonl", "line 1: missing field 'goal'"),
+    ("winogrande", "siqa", "winogrande/dev.jsonl", "line 1: missing field 'context'"),
+    ("piqa", "mmlu", "piqa/valid.jsonl", "line 1: expected 6 columns"),
+]
+
+
+@pytest.mark.parametrize("name,fmt,path,problem", MISDECLARED, ids=[m[0] for m in MISDECLARED])
+def test_check_fails_a_real_release_declared_as_another_format(shared_data, name, fmt, path, problem):
+    with pytest.raises(InputError) as err:
+        check_benchmark(name, {"format": fmt, "path": str(shared_data / path)})
+    message = str(err.value)
+    assert message.startswith(f"config key 'benchmarks.{name}': {shared_data / path} {problem}")
+    assert message.endswith(f"(declared format '{fmt}')")
+
+
+@pytest.mark.parametrize("name,fmt,path,labels,count", REAL, ids=[r[0] for r in REAL])
+def test_check_passes_every_real_release(shared_data, name, fmt, path, labels, count):
+    entry = {"format": fmt, "path": str(shared_data / path)}
+    if labels:
+        entry["labels"] = str(shared_data / labels)
+    check_benchmark(name, entry)
 
 
 def test_real_release_details():

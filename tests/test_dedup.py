@@ -11,11 +11,12 @@ import polars as pl
 import pytest
 
 from synthpedia import __version__
-from synthpedia.dedup import DEDUP_REMOVED_COLUMNS, dedup_params, dedup_shards
+from synthpedia.dedup import dedup_job, dedup_shards, minhash_settings
 from synthpedia.errors import InputError
-from synthpedia.tables import DEDUP_TABLE_COLUMNS
+from synthpedia.tables import DEDUP_REMOVED_COLUMNS, TABLES, table_columns
 
-PARAMS = {"ngram": 5, "buckets": 14, "hashes_per_bucket": 8, "seed": 1, "hash_bits": 64, "workers": 1}
+# The `dedup:` block as the config validation fills it in (64-bit hashes here).
+SETTINGS = {"ngram": 5, "buckets": 14, "hashes_per_bucket": 8, "seed": 1, "hash_bits": 64}
 # letters only: datatrove's text normalisation strips digits, so "w1" and "w2" would be the same word
 VOCAB = sorted({"".join(random.Random(i).choices("abcdefghijklmnopqrstuvwxyz", k=6)) for i in range(3000)})
 
@@ -86,7 +87,7 @@ REMOVED = {"wiki:p01": "khan:p05", "wiki:p09": "wiki:p02", "wiki:p03": "khan:p07
 def test_planted_near_duplicates_removed_and_first_copy_kept(planted, tmp_path):
     shards, inputs, outputs = planted
     removed_path = tmp_path / "removed.parquet"
-    table = dedup_shards(inputs, outputs, PARAMS, str(tmp_path / "work"), "cfg123", removed_path=str(removed_path))
+    table = dedup_shards(inputs, outputs, SETTINGS, 1, str(tmp_path / "work"), removed_path=str(removed_path))
 
     for (name, before), out in zip(shards.items(), outputs):
         after = pl.read_parquet(out)
@@ -99,14 +100,31 @@ def test_planted_near_duplicates_removed_and_first_copy_kept(planted, tmp_path):
     assert dict(zip(removed["prompt_id"], removed["duplicate_of"])) == REMOVED
     assert removed.filter(pl.col("prompt_id") == "wiki:p01")["duplicate_of_source"].to_list() == ["khanacademy"]
 
-    assert tuple(table.columns) == DEDUP_TABLE_COLUMNS
-    assert table.select("source", "documents_in", "removed", "kept").rows() == [
-        ("khanacademy", 15, 1, 14),
-        ("wikihow", 16, 3, 13),
-    ]
-    assert table["config_hash"].to_list() == ["cfg123"] * 2
-    assert table["version"].to_list() == [__version__] * 2
+    assert table.rows() == [("khanacademy", 15, 1, 14), ("wikihow", 16, 3, 13)]
+    assert table.schema == TABLES["dedup"]
     assert not list((tmp_path / "work").iterdir())  # scratch cleaned up
+
+
+def test_job_writes_stamped_table_and_removed_rows(planted, tmp_path):
+    shards, inputs, outputs = planted
+    tables = [str(tmp_path / "dedup.csv"), str(tmp_path / "dedup.parquet")]
+    dedup_job(
+        inputs=inputs,
+        outputs=outputs,
+        tables=tables,
+        removed=str(tmp_path / "removed.parquet"),
+        settings=SETTINGS,
+        workdir=str(tmp_path / "work"),
+        config_hash="cfg123",
+        workers=1,
+    )
+    csv, parquet = pl.read_csv(tables[0]), pl.read_parquet(tables[1])
+    assert tuple(csv.columns) == tuple(parquet.columns) == table_columns("dedup")
+    assert csv.rows() == parquet.rows() == [
+        ("khanacademy", 15, 1, 14, "cfg123", __version__),
+        ("wikihow", 16, 3, 13, "cfg123", __version__),
+    ]
+    assert pl.read_parquet(tmp_path / "removed.parquet").height == len(REMOVED)
 
 
 def test_kept_copy_does_not_depend_on_shard_layout_or_rerun(planted, tmp_path):
@@ -116,7 +134,7 @@ def test_kept_copy_does_not_depend_on_shard_layout_or_rerun(planted, tmp_path):
     merged.write_parquet(tmp_path / "all.parquet")
     work = str(tmp_path / "work")
     for _ in range(2):  # a rerun in the same workdir really reruns (no skip_completed leftovers)
-        table = dedup_shards([str(tmp_path / "all.parquet")], [str(tmp_path / "all_out.parquet")], PARAMS, work, "x")
+        table = dedup_shards([str(tmp_path / "all.parquet")], [str(tmp_path / "all_out.parquet")], SETTINGS, 1, work)
         kept = pl.read_parquet(tmp_path / "all_out.parquet")
         assert set(merged["prompt_id"]) - set(kept["prompt_id"]) == set(REMOVED)
         assert table["removed"].sum() == 4
@@ -136,9 +154,9 @@ def test_parallel_workers_from_an_unguarded_entry_script(planted, tmp_path):
     args = {
         "inputs": inputs,
         "outputs": outputs,
-        "params": {**PARAMS, "workers": 2, "hash_bits": 32},
+        "settings": {**SETTINGS, "hash_bits": 32},
+        "workers": 2,
         "workdir": str(tmp_path / "work"),
-        "config_hash": "h",
     }
     src = str(Path(__file__).resolve().parent.parent / "src")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
@@ -155,21 +173,21 @@ def test_single_document_and_all_empty(tmp_path):
     one = rows("wikihow", [("wiki:only", "just one short document here")])
     one.write_parquet(tmp_path / "one.parquet")
     table = dedup_shards(
-        [str(tmp_path / "one.parquet")], [str(tmp_path / "one_out.parquet")], PARAMS, str(tmp_path), "h"
+        [str(tmp_path / "one.parquet")], [str(tmp_path / "one_out.parquet")], SETTINGS, 1, str(tmp_path)
     )
     assert pl.read_parquet(tmp_path / "one_out.parquet").equals(one)
-    assert table.select("source", "documents_in", "removed", "kept").rows() == [("wikihow", 1, 0, 1)]
+    assert table.rows() == [("wikihow", 1, 0, 1)]
 
     pl.DataFrame().write_parquet(tmp_path / "bare.parquet")  # no rows, no columns
     rows("web", []).write_parquet(tmp_path / "empty.parquet")
     table = dedup_shards(
         [str(tmp_path / "bare.parquet"), str(tmp_path / "empty.parquet")],
         [str(tmp_path / "bare_out.parquet"), str(tmp_path / "empty_out.parquet")],
-        PARAMS,
+        SETTINGS,
+        1,
         str(tmp_path),
-        "h",
     )
-    assert table.height == 0 and tuple(table.columns) == DEDUP_TABLE_COLUMNS
+    assert table.height == 0 and table.schema == TABLES["dedup"]
     assert pl.read_parquet(tmp_path / "empty_out.parquet").schema == rows("web", []).schema
 
 
@@ -177,7 +195,7 @@ def test_exact_duplicates_short_of_ngram_are_not_touched(tmp_path):
     # fewer words than the n-gram size: no shingles, so never a duplicate (datatrove's rule)
     df = rows("web", [("web:a", "two words"), ("web:b", "two words"), ("web:c", "")])
     df.write_parquet(tmp_path / "s.parquet")
-    table = dedup_shards([str(tmp_path / "s.parquet")], [str(tmp_path / "o.parquet")], PARAMS, str(tmp_path), "h")
+    table = dedup_shards([str(tmp_path / "s.parquet")], [str(tmp_path / "o.parquet")], SETTINGS, 1, str(tmp_path))
     assert pl.read_parquet(tmp_path / "o.parquet").equals(df)
     assert table["removed"].to_list() == [0]
 
@@ -186,12 +204,13 @@ def test_bad_inputs_name_file_and_key(tmp_path):
     df = rows("web", [("web:a", "some text"), ("web:a", "other text")])
     df.write_parquet(tmp_path / "dup.parquet")
     with pytest.raises(InputError, match=r"web:a.*dup\.parquet"):
-        dedup_shards([str(tmp_path / "dup.parquet")], [str(tmp_path / "o.parquet")], PARAMS, str(tmp_path), "h")
+        dedup_shards([str(tmp_path / "dup.parquet")], [str(tmp_path / "o.parquet")], SETTINGS, 1, str(tmp_path))
     df.drop("text").write_parquet(tmp_path / "notext.parquet")
     with pytest.raises(InputError, match=r"notext\.parquet.*text"):
-        dedup_shards([str(tmp_path / "notext.parquet")], [str(tmp_path / "o.parquet")], PARAMS, str(tmp_path), "h")
-    with pytest.raises(InputError, match="dedup.hash_bits"):
-        dedup_params({"hash_bits": 16})
+        dedup_shards([str(tmp_path / "notext.parquet")], [str(tmp_path / "o.parquet")], SETTINGS, 1, str(tmp_path))
+    # a block that did not come through the config validation: a key missing, or one unknown
+    with pytest.raises(InputError, match=r"config key 'dedup'.*hash_bits"):
+        minhash_settings({k: v for k, v in SETTINGS.items() if k != "hash_bits"})
     with pytest.raises(InputError, match="band"):
-        dedup_params({"band": 3})
+        minhash_settings({**SETTINGS, "band": 3})
     assert not (tmp_path / "o.parquet").exists()

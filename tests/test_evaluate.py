@@ -5,25 +5,30 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_DATASETS_OFFLINE"] = "1"
-
-from synthpedia.errors import InputError  # noqa: E402
-from synthpedia.evaluate import (  # noqa: E402
+from synthpedia import __version__
+from synthpedia.errors import InputError
+from synthpedia.evaluate import (
     EVAL_METRICS,
     eval_table,
+    eval_table_job,
     evaluate_checkpoint,
+    evaluate_job,
     read_task_file,
     select_items,
 )
-from synthpedia.tables import EVAL_TABLE_COLUMNS  # noqa: E402
-from synthpedia.train import train_torch  # noqa: E402
-from test_train import TINY, make_docs, train_bpe, write_token_folder  # noqa: E402
+from synthpedia.tables import TABLES, table_columns
+from synthpedia.train import train_torch
+from test_train import TINY, make_docs, train_bpe, write_token_folder
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SUBJECTS = ["The cat", "A dog", "The teacher", "My friend", "A bird", "The farmer", "The student"]
 
@@ -77,11 +82,27 @@ def run(tmp_path_factory):
             raise OSError(f"network disabled in tests: {address}")
         return real_connect(sock, address)
 
+    import torch
+
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
+        # the run is offline by itself, whatever the job's environment says
+        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+            mp.delenv(name, raising=False)
         mp.setattr(socket.socket, "connect", refuse)
-        results = evaluate_checkpoint(str(ckpt), tasks, str(root / "eval.json"), None, 32, 0)
-    return {"root": root, "ckpt": ckpt, "tasks": tasks, "results": results, "attempts": attempts}
+        evaluate_job(
+            checkpoint=str(ckpt),
+            tasks=tasks,
+            results=str(root / "eval.json"),
+            max_samples=None,
+            batch_size=32,
+            seed=0,
+            threads=torch.get_num_threads(),  # the job caps torch at its threads: keep this process's count
+        )
+        environment = {name: os.environ.get(name) for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    results = json.loads((root / "eval.json").read_text())
+    return {
+        "root": root, "ckpt": ckpt, "tasks": tasks, "results": results, "attempts": attempts, "environment": environment
+    }
 
 
 def hand_scores(ckpt, rows):
@@ -119,6 +140,7 @@ def hand_scores(ckpt, rows):
 def test_lighteval_runs_offline_on_both_tasks(run):
     res = run["results"]
     assert run["attempts"] == []
+    assert run["environment"] == {"HF_HUB_OFFLINE": None, "HF_DATASETS_OFFLINE": None}  # restored after the run
     assert res["lighteval_version"] == "0.13.0"
     assert set(res["tasks"]) == {"animals", "lessons"}
     assert res["tasks"]["animals"]["n"] == 7 and res["tasks"]["lessons"]["n"] == 9
@@ -129,7 +151,7 @@ def test_lighteval_runs_offline_on_both_tasks(run):
             assert 0.0 <= task["metrics"][metric]["value"] <= 1.0
             assert task["metrics"][metric]["stderr"] is not None
         assert len(task["items"]) == task["n"]
-    assert json.loads((run["root"] / "eval.json").read_text()) == json.loads(json.dumps(res))
+    assert res["batch_size"] == 32 and res["max_samples"] is None and res["seed"] == 0
 
 
 def test_scores_match_a_hand_computation(run):
@@ -165,7 +187,10 @@ def test_retrained_checkpoint_gets_fresh_scores(run, tmp_path):
     # lighteval's sample cache is keyed by model config (same path, same args): it must not serve old scores
     before = run["results"]["tasks"]["animals"]["items"]
     train_tiny(run["root"], seed=4, steps=3, out=run["ckpt"])
-    after = evaluate_checkpoint(str(run["ckpt"]), run["tasks"], str(tmp_path / "again.json"), None, 32, 0)
+    after = evaluate_checkpoint(
+        str(run["ckpt"]), run["tasks"], str(tmp_path / "again.json"), max_samples=None, batch_size=32, seed=0
+    )
+    assert json.loads((tmp_path / "again.json").read_text()) == json.loads(json.dumps(after))
     assert after["checkpoint_digest"] != run["results"]["checkpoint_digest"]
     assert [i["logprobs"] for i in after["tasks"]["animals"]["items"]] != [i["logprobs"] for i in before]
 
@@ -183,13 +208,36 @@ def test_lighteval_patches_are_undone(run):
 
 
 def test_eval_table_has_one_row_per_run_task_metric(run):
-    table = eval_table({"tiny": run["results"]}, config_hash="abc123")
-    assert tuple(table.columns) == EVAL_TABLE_COLUMNS
+    table = eval_table({"tiny": run["results"]})
+    assert table.schema == TABLES["eval"]
     assert table.height == 2 * len(EVAL_METRICS)
     row = table.filter((pl.col("task") == "lessons") & (pl.col("metric") == "acc")).row(0, named=True)
-    assert row["run"] == "tiny" and row["config_hash"] == "abc123"
+    assert row["run"] == "tiny"
     assert row["chance"] == pytest.approx((5 / 3 + 4 / 4) / 9)
     assert row["value"] == run["results"]["tasks"]["lessons"]["metrics"]["acc"]["value"]
+
+
+def test_eval_table_job_writes_the_stamped_table(run, tmp_path):
+    tables = [str(tmp_path / "eval.csv"), str(tmp_path / "eval.parquet")]
+    eval_table_job(results={"tiny": str(run["root"] / "eval.json")}, tables=tables, config_hash="abc123")
+    csv, parquet = pl.read_csv(tables[0]), pl.read_parquet(tables[1])
+    assert tuple(csv.columns) == tuple(parquet.columns) == table_columns("eval")
+    assert csv.height == parquet.height == 2 * len(EVAL_METRICS)
+    assert set(csv["config_hash"]) == {"abc123"} and set(csv["version"]) == {__version__}
+    assert csv["value"].to_list() == pytest.approx(parquet["value"].to_list())
+
+
+def test_import_sets_no_hub_variable():
+    # (polars tunes its allocator through the environment on import: only the hub's variables are ours to leave)
+    code = (
+        "import os; before = dict(os.environ); import synthpedia.evaluate; "
+        "print(sorted(k for k, _ in set(os.environ.items()) ^ set(before.items()) "
+        "if k.startswith(('HF_', 'TRANSFORMERS_', 'TOKENIZERS_'))))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_max_samples_draws_a_seeded_subset():
@@ -212,7 +260,8 @@ def test_bad_task_rows_name_file_line_and_id(tmp_path):
     with pytest.raises(InputError, match=r"bad.jsonl:2 \(id q2\): gold"):
         read_task_file(bad)
     with pytest.raises(InputError, match="task name"):
-        evaluate_checkpoint(str(tmp_path), {"a|b": str(bad)}, str(tmp_path / "x.json"), None, 8, 0)
+        evaluate_checkpoint(str(tmp_path), {"a|b": str(bad)}, str(tmp_path / "x.json"), max_samples=None, batch_size=8,
+                            seed=0)
 
 
 def test_token_norm_metric_drops_padding_that_stock_lighteval_counts():

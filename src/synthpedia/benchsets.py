@@ -9,8 +9,8 @@ item a zero-shot multiple-choice task: `question` is the query the model reads
 index of the right one (-1 for an unlabelled split, usable for decontamination
 only).
 
-Formats (`spec["format"]`):
-- `arc` (also OpenBookQA): jsonl `{"id", "question": {"stem", "choices": [{"text",
+Formats (`spec["format"]`, one of BENCHMARK_FORMATS):
+- `arc` and `openbookqa`: jsonl `{"id", "question": {"stem", "choices": [{"text",
   "label"}]}, "answerKey"}`, or the flat Hugging Face form `{"id", "question",
   "choices": {"text": [...], "label": [...]}, "answerKey"}`; labels A-E or 1-5.
 - `boolq`: jsonl `{"question", "passage", "idx", "label"}`, label true/false
@@ -29,6 +29,12 @@ Formats (`spec["format"]`):
 Item ids come from the file's id field when it has one, else
 `<file stem>:<line number>` (1-based line where the record starts), so they are
 stable across runs and machines.
+
+Each format is a reader (file -> records, each with the line it starts on) and a
+parser (record -> item), so `check_benchmark` can parse the first records of a
+file at start-up with the very code that reads it all in a job. An error names
+the config key, the file, the line and the declared format. This module imports
+only the standard library (the workflow layer calls `check_benchmark`).
 """
 
 from __future__ import annotations
@@ -38,13 +44,11 @@ import csv
 import json
 import os
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 from synthpedia.errors import InputError
-from synthpedia.io import atomic_path
-
-FORMATS = ("arc", "openbookqa", "boolq", "hellaswag", "mmlu", "piqa", "siqa", "winogrande")
 
 
 @dataclass(frozen=True)
@@ -59,79 +63,139 @@ class BenchmarkItem:
     gold: int
 
 
-class _Records:
-    """Context for one file: builds errors that name the benchmark, the file and the line."""
+class _File:
+    """One benchmark file being read: builds errors that name the config key, the file, the line and the format."""
 
-    def __init__(self, benchmark: str, path: Path):
+    def __init__(self, benchmark: str, fmt: str, path: Path):
         self.benchmark = benchmark
+        self.fmt = fmt
         self.path = path
         self.stem = path.name.split(".")[0]
 
     def error(self, line: int | None, problem: str) -> InputError:
         where = f"{self.path} line {line}" if line is not None else str(self.path)
-        return InputError(f"benchmarks/{self.benchmark}: {where}: {problem}")
+        key = f"config key 'benchmarks.{self.benchmark}'"
+        return InputError(f"{key}: {where}: {problem} (declared format '{self.fmt}')")
 
     def default_id(self, line: int) -> str:
         return f"{self.stem}:{line}"
 
 
-def _open_text(path: Path):
+class _Record(NamedTuple):
+    """One raw record: a JSON object, a CSV row or a HellaSwag text block, and the line it starts on."""
+
+    file: _File
+    line: int
+    value: Any
+
+    def error(self, problem: str, offset: int = 0) -> InputError:
+        """An error at this record's line (+ `offset`)."""
+        return self.file.error(self.line + offset, problem)
+
+
+# --- readers: file -> records ---------------------------------------------------------------
+
+
+def _open_text(path: Path, newline: str = ""):
+    """A text stream of `path` (bz2-compressed when its suffix says so, read with universal newlines)."""
     if path.suffix == ".bz2":
         return bz2.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline=newline)
 
 
-def _jsonl(ctx: _Records) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line of a jsonl file."""
-    with _open_text(ctx.path) as f:
+def _read_jsonl(file: _File) -> Iterator[_Record]:
+    """One record (a JSON object) per non-blank line."""
+    with _open_text(file.path) as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ctx.error(number, f"not valid JSON ({exc.msg})") from None
+                raise file.error(number, f"not valid JSON ({exc.msg})") from None
             if not isinstance(obj, dict):
-                raise ctx.error(number, "expected a JSON object")
-            yield number, obj
+                raise file.error(number, "expected a JSON object")
+            yield _Record(file, number, obj)
 
 
-def _field(ctx: _Records, line: int, obj: dict, key: str) -> str:
-    """A required, non-empty string field."""
-    if key not in obj:
-        raise ctx.error(line, f"missing field '{key}'")
-    value = obj[key]
-    if not isinstance(value, str) or not value.strip():
-        raise ctx.error(line, f"field '{key}' must be a non-empty string, got {value!r}")
-    return value.strip()
+def _read_hellaswag(file: _File) -> Iterator[_Record]:
+    """Hugging Face jsonl, or the text form (.bz2 / .txt): one record (6 stripped lines) per item.
+
+    In the text form, blank lines at the end of the file are ignored; any other
+    line counts, and a last item short of 6 lines is an error.
+    """
+    if not file.path.name.endswith((".bz2", ".txt")):
+        yield from _read_jsonl(file)
+        return
+    block: list[str] = []
+    blanks: list[str] = []
+    total = 0
+    # lines end at "\n" only (a stray "\r" stays inside its line, as in the released files' reader)
+    with _open_text(file.path, newline="\n") as f:
+        for text in f:
+            if not text.strip():
+                blanks.append(text)  # part of an item only if a non-blank line follows
+                continue
+            for line in (*blanks, text):
+                block.append(line.strip())
+                total += 1
+                if len(block) == 6:
+                    yield _Record(file, total - 5, block)
+                    block = []
+            blanks = []
+    if block:
+        raise file.error(total, f"{total} lines is not a multiple of 6 (6 lines per item)")
 
 
-def _record_id(ctx: _Records, line: int, obj: dict, key: str) -> str:
-    value = obj.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return ctx.default_id(line)
-    return str(value).strip()
+def _read_csv(file: _File) -> Iterator[_Record]:
+    """One record (a list of cells) per non-blank CSV row, at the line the row starts on."""
+    with open(file.path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        start = 1
+        try:
+            for row in reader:
+                line, start = start, reader.line_num + 1
+                if row and any(cell.strip() for cell in row):
+                    yield _Record(file, line, row)
+        except csv.Error as exc:
+            raise file.error(reader.line_num, f"bad CSV ({exc})") from None
 
 
-def _labels(ctx: _Records, labels_path: Path | None, count: int) -> list[int] | None:
-    """Integer labels, one per line; None when there is no labels file (unlabelled split)."""
-    if labels_path is None:
-        return None
-    lab = _Records(ctx.benchmark, labels_path)
+def _read_mmlu(file: _File) -> Iterator[_Record]:
+    """The rows of one CSV file, or of every .csv file below a folder (in name order)."""
+    if not file.path.is_dir():
+        yield from _read_csv(file)
+        return
+    paths = sorted(p for p in file.path.rglob("*.csv") if p.is_file())
+    if not paths:
+        raise file.error(None, "folder has no .csv files")
+    for path in paths:
+        yield from _read_csv(_File(file.benchmark, file.fmt, path))
+
+
+def _read_labels(file: _File, labels_path: Path, count: int, complete: bool) -> list[int]:
+    """Integer labels, one per non-blank line, for the first `count` records of `file`.
+
+    `complete`: the records are the whole file, so the labels must number exactly
+    `count`; otherwise only the first `count` labels are read (and must exist).
+    """
+    labels = _File(file.benchmark, file.fmt, labels_path)
     if not labels_path.is_file():
-        raise lab.error(None, "labels file not found")
+        raise labels.error(None, "labels file not found")
     values = []
     with open(labels_path, encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
+            if not complete and len(values) == count:
+                break
             if not line.strip():
                 continue
             try:
-                values.append((number, int(line.strip())))
+                values.append(int(line.strip()))
             except ValueError:
-                raise lab.error(number, f"label must be an integer, got {line.strip()!r}") from None
+                raise labels.error(number, f"label must be an integer, got {line.strip()!r}") from None
     if len(values) != count:
-        raise lab.error(None, f"has {len(values)} labels for {count} records in {ctx.path}")
-    return [v for _, v in values]
+        raise labels.error(None, f"has {len(values)} labels for {count} records in {file.path}")
+    return values
 
 
 def _sibling_labels(path: Path) -> Path | None:
@@ -140,298 +204,241 @@ def _sibling_labels(path: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _gold_from_label(ctx: _Records, line: int, label, n_choices: int, base: int) -> int:
+# --- parsers: record -> item ----------------------------------------------------------------
+
+
+def _field(rec: _Record, key: str, obj: dict | None = None) -> str:
+    """A required, non-empty string field of `obj` (the record's object by default), stripped."""
+    obj = rec.value if obj is None else obj
+    if key not in obj:
+        raise rec.error(f"missing field '{key}'")
+    value = obj[key]
+    if not isinstance(value, str) or not value.strip():
+        raise rec.error(f"field '{key}' must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _gold(rec: _Record, label, n_choices: int, base: int) -> int:
     """Index of the answer from a 0- or 1-based label; -1 for a missing label."""
     if label is None or label == "":
         return -1
     try:
         gold = int(label) - base
     except (TypeError, ValueError):
-        raise ctx.error(line, f"label must be an integer, got {label!r}") from None
+        raise rec.error(f"label must be an integer, got {label!r}") from None
     if not 0 <= gold < n_choices:
-        raise ctx.error(line, f"label {label!r} is out of range for {n_choices} choices")
+        raise rec.error(f"label {label!r} is out of range for {n_choices} choices")
     return gold
 
 
-# --- one loader per format: (ctx, labels path) -> items ----------------------------------------
+def _item(rec: _Record, id_key: str | None, text: str, question: str, choices, gold: int) -> BenchmarkItem:
+    """The item of `rec`: its id from field `id_key` when the record has a non-blank one, else file:line."""
+    value = rec.value.get(id_key) if id_key else None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        item_id = rec.file.default_id(rec.line)
+    else:
+        item_id = str(value).strip()
+    return BenchmarkItem(rec.file.benchmark, item_id, text, question, tuple(choices), gold)
 
 
-def _load_arc(ctx: _Records, labels_path: Path | None) -> list[BenchmarkItem]:
-    items = []
-    for line, obj in _jsonl(ctx):
-        question = obj.get("question")
-        if isinstance(question, dict):  # AI2 release: question.stem, question.choices
-            stem = _field(ctx, line, question, "stem")
-            raw_choices = question.get("choices")
-            if not isinstance(raw_choices, list):
-                raise ctx.error(line, "missing list 'question.choices'")
-            try:
-                texts = [str(c["text"]).strip() for c in raw_choices]
-                labels = [str(c["label"]).strip() for c in raw_choices]
-            except (KeyError, TypeError):
-                raise ctx.error(line, "each choice needs 'text' and 'label'") from None
-        else:  # Hugging Face form: question is the stem, choices {"text": [...], "label": [...]}
-            stem = _field(ctx, line, obj, "question")
-            raw_choices = obj.get("choices")
-            if not isinstance(raw_choices, dict) or not isinstance(raw_choices.get("text"), list):
-                raise ctx.error(line, "missing 'question.stem' / 'choices'")
-            texts = [str(t).strip() for t in raw_choices["text"]]
-            labels = [str(x).strip() for x in raw_choices.get("label", [])]
-        if len(texts) < 2 or len(labels) != len(texts):
-            raise ctx.error(line, f"needs at least 2 choices, each with a label (got {len(texts)})")
-        if any(not t for t in texts):
-            raise ctx.error(line, "a choice has empty text")
-        answer = str(obj.get("answerKey", "")).strip()
-        if not answer:
-            raise ctx.error(line, "missing 'answerKey'")
-        if answer not in labels:
-            raise ctx.error(line, f"answerKey {answer!r} is not one of the choice labels {labels}")
-        items.append(
-            BenchmarkItem(
-                benchmark=ctx.benchmark,
-                item_id=_record_id(ctx, line, obj, "id"),
-                text=stem,
-                question=f"Question: {stem}\nAnswer:",
-                choices=tuple(texts),
-                gold=labels.index(answer),
-            )
-        )
-    return items
-
-
-def _load_boolq(ctx: _Records, labels_path: Path | None) -> list[BenchmarkItem]:
-    items = []
-    for line, obj in _jsonl(ctx):
-        question = _field(ctx, line, obj, "question")
-        passage = _field(ctx, line, obj, "passage")
-        label = obj.get("label", obj.get("answer"))
-        if isinstance(label, bool):
-            gold = int(label)
-        elif isinstance(label, str) and label.strip().lower() in ("true", "false"):
-            gold = int(label.strip().lower() == "true")
-        elif label is None:
-            gold = -1
-        else:
-            raise ctx.error(line, f"label must be true/false, got {label!r}")
-        q = question[0].upper() + question[1:]
-        q = q if q.endswith("?") else q + "?"
-        items.append(
-            BenchmarkItem(
-                benchmark=ctx.benchmark,
-                item_id=_record_id(ctx, line, obj, "idx"),
-                text=question,
-                question=f"{passage}\nQuestion: {q}\nAnswer:",
-                choices=("no", "yes"),
-                gold=gold,
-            )
-        )
-    return items
-
-
-def _hellaswag_item(ctx, line, item_id, activity, ctx_text, endings, label) -> BenchmarkItem:
-    if len(endings) != 4 or any(not e for e in endings):
-        raise ctx.error(line, f"needs 4 non-empty endings, got {len(endings)}")
-    query = f"{activity}: {ctx_text}" if activity else ctx_text
-    return BenchmarkItem(
-        benchmark=ctx.benchmark,
-        item_id=item_id,
-        text=ctx_text,
-        question=query,
-        choices=tuple(endings),
-        gold=_gold_from_label(ctx, line, label, 4, base=0),
-    )
-
-
-def _load_hellaswag(ctx: _Records, labels_path: Path | None) -> list[BenchmarkItem]:
-    name = ctx.path.name
-    if not (name.endswith(".bz2") or name.endswith(".txt")):
-        items = []
-        for line, obj in _jsonl(ctx):
-            ctx_text = _field(ctx, line, obj, "ctx")
-            endings = obj.get("endings")
-            if not isinstance(endings, list):
-                raise ctx.error(line, "missing list 'endings'")
-            activity = str(obj.get("activity_label") or "").strip()
-            item_id = _record_id(ctx, line, obj, "ind")
-            endings = [str(e).strip() for e in endings]
-            items.append(_hellaswag_item(ctx, line, item_id, activity, ctx_text, endings, obj.get("label")))
-        return items
-    # The text form: 6 lines per item (first line "activity_label: ctx", then gold, then 4 endings).
-    with _open_text(ctx.path) as f:
-        lines = f.read().split("\n")
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if len(lines) % 6:
-        raise ctx.error(len(lines), f"{len(lines)} lines is not a multiple of 6 (6 lines per item)")
-    items = []
-    for start in range(0, len(lines), 6):
-        line = start + 1
-        head = lines[start].strip()
-        activity, sep, ctx_text = head.partition(": ")
-        if not sep or not ctx_text.strip():
-            raise ctx.error(line, f"expected 'activity_label: context', got {head[:60]!r}")
-        label = lines[start + 1].strip()
-        if not label.isdigit():
-            raise ctx.error(line + 1, f"expected the gold index (0-3), got {label[:60]!r}")
-        endings = [e.strip() for e in lines[start + 2 : start + 6]]
-        items.append(
-            _hellaswag_item(ctx, line, ctx.default_id(line), activity.strip(), ctx_text.strip(), endings, label)
-        )
-    return items
-
-
-def _load_mmlu_file(ctx: _Records) -> list[BenchmarkItem]:
-    items = []
-    with open(ctx.path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        start = 1
+def _arc_choices(rec: _Record) -> tuple[str, list[str], list[str]]:
+    """(stem, choice texts, choice labels) of an ARC record, in either of its two layouts."""
+    question = rec.value.get("question")
+    if isinstance(question, dict):  # AI2 release: question.stem, question.choices
+        stem = _field(rec, "stem", question)
+        raw = question.get("choices")
+        if not isinstance(raw, list):
+            raise rec.error("missing list 'question.choices'")
         try:
-            for row in reader:
-                line, start = start, reader.line_num + 1
-                if not row or all(not cell.strip() for cell in row):
-                    continue
-                if len(row) != 6:
-                    raise ctx.error(line, f"expected 6 columns (question, A, B, C, D, answer), got {len(row)}")
-                question = row[0].strip()
-                choices = tuple(cell.strip() for cell in row[1:5])
-                answer = row[5].strip().upper()
-                if not question:
-                    raise ctx.error(line, "empty question")
-                if answer not in ("A", "B", "C", "D"):
-                    raise ctx.error(line, f"answer must be A-D, got {row[5]!r}")
-                items.append(
-                    BenchmarkItem(
-                        benchmark=ctx.benchmark,
-                        item_id=ctx.default_id(line),
-                        text=question,
-                        question=f"Question: {question}\nAnswer:",
-                        choices=choices,
-                        gold="ABCD".index(answer),
-                    )
-                )
-        except csv.Error as exc:
-            raise ctx.error(reader.line_num, f"bad CSV ({exc})") from None
-    return items
+            return stem, [str(c["text"]).strip() for c in raw], [str(c["label"]).strip() for c in raw]
+        except (KeyError, TypeError):
+            raise rec.error("each choice needs 'text' and 'label'") from None
+    # Hugging Face form: question is the stem, choices {"text": [...], "label": [...]}
+    stem = _field(rec, "question")
+    raw = rec.value.get("choices")
+    if not isinstance(raw, dict) or not isinstance(raw.get("text"), list):
+        raise rec.error("missing 'question.stem' / 'choices'")
+    return stem, [str(t).strip() for t in raw["text"]], [str(x).strip() for x in raw.get("label", [])]
 
 
-def _load_mmlu(ctx: _Records, labels_path: Path | None) -> list[BenchmarkItem]:
-    if ctx.path.is_dir():
-        files = sorted(p for p in ctx.path.rglob("*.csv") if p.is_file())
-        if not files:
-            raise ctx.error(None, "folder has no .csv files")
-        items = []
-        for path in files:
-            items.extend(_load_mmlu_file(_Records(ctx.benchmark, path)))
-        return items
-    return _load_mmlu_file(ctx)
+def _parse_arc(rec: _Record, label) -> BenchmarkItem:
+    stem, texts, labels = _arc_choices(rec)
+    if len(texts) < 2 or len(labels) != len(texts):
+        raise rec.error(f"needs at least 2 choices, each with a label (got {len(texts)})")
+    if any(not t for t in texts):
+        raise rec.error("a choice has empty text")
+    answer = str(rec.value.get("answerKey", "")).strip()
+    if not answer:
+        raise rec.error("missing 'answerKey'")
+    if answer not in labels:
+        raise rec.error(f"answerKey {answer!r} is not one of the choice labels {labels}")
+    return _item(rec, "id", stem, f"Question: {stem}\nAnswer:", texts, labels.index(answer))
 
 
-def _load_piqa(ctx: _Records, labels_path: Path | None) -> list[BenchmarkItem]:
-    records = list(_jsonl(ctx))
-    labels = _labels(ctx, labels_path or _sibling_labels(ctx.path), len(records))
-    items = []
-    for k, (line, obj) in enumerate(records):
-        goal = _field(ctx, line, obj, "goal")
-        choices = (_field(ctx, line, obj, "sol1"), _field(ctx, line, obj, "sol2"))
-        label = labels[k] if labels is not None else obj.get("label")
-        items.append(
-            BenchmarkItem(
-                benchmark=ctx.benchmark,
-                item_id=_record_id(ctx, line, obj, "id"),
-                text=goal,
-                question=f"Question: {goal}\nAnswer:",
-                choices=choices,
-                gold=_gold_from_label(ctx, line, label, 2, base=0),
-            )
-        )
-    return items
+def _parse_boolq(rec: _Record, label) -> BenchmarkItem:
+    question = _field(rec, "question")
+    passage = _field(rec, "passage")
+    answer = rec.value.get("label", rec.value.get("answer"))
+    if isinstance(answer, bool):
+        gold = int(answer)
+    elif isinstance(answer, str) and answer.strip().lower() in ("true", "false"):
+        gold = int(answer.strip().lower() == "true")
+    elif answer is None:
+        gold = -1
+    else:
+        raise rec.error(f"label must be true/false, got {answer!r}")
+    q = question[0].upper() + question[1:]
+    q = q if q.endswith("?") else q + "?"
+    return _item(rec, "idx", question, f"{passage}\nQuestion: {q}\nAnswer:", ("no", "yes"), gold)
 
 
-def _load_siqa(ctx: _Records, labels_path: Path | None) -> list[BenchmarkItem]:
-    records = list(_jsonl(ctx))
-    labels = _labels(ctx, labels_path or _sibling_labels(ctx.path), len(records))
-    items = []
-    for k, (line, obj) in enumerate(records):
-        context = _field(ctx, line, obj, "context")
-        question = _field(ctx, line, obj, "question")
-        choices = tuple(_field(ctx, line, obj, key) for key in ("answerA", "answerB", "answerC"))
-        label = labels[k] if labels is not None else obj.get("label")
-        text = f"{context} {question}"
-        items.append(
-            BenchmarkItem(
-                benchmark=ctx.benchmark,
-                item_id=_record_id(ctx, line, obj, "id"),
-                text=text,
-                question=f"Question: {text}\nAnswer:",
-                choices=choices,
-                gold=_gold_from_label(ctx, line, label, 3, base=1),
-            )
-        )
-    return items
+def _hellaswag_item(rec: _Record, id_key, activity: str, context: str, endings: list[str], label) -> BenchmarkItem:
+    if len(endings) != 4 or any(not e for e in endings):
+        raise rec.error(f"needs 4 non-empty endings, got {len(endings)}")
+    query = f"{activity}: {context}" if activity else context
+    return _item(rec, id_key, context, query, endings, _gold(rec, label, 4, base=0))
 
 
-def _load_winogrande(ctx: _Records, labels_path: Path | None) -> list[BenchmarkItem]:
-    items = []
-    for line, obj in _jsonl(ctx):
-        sentence = _field(ctx, line, obj, "sentence")
-        if sentence.count("_") != 1:
-            raise ctx.error(line, f"'sentence' must contain exactly one '_' blank, got {sentence.count('_')}")
-        options = (_field(ctx, line, obj, "option1"), _field(ctx, line, obj, "option2"))
-        items.append(
-            BenchmarkItem(
-                benchmark=ctx.benchmark,
-                item_id=_record_id(ctx, line, obj, "qID"),
-                text=sentence,
-                question=sentence,
-                choices=tuple(sentence.replace("_", option) for option in options),
-                gold=_gold_from_label(ctx, line, obj.get("answer"), 2, base=1),
-            )
-        )
-    return items
+def _parse_hellaswag(rec: _Record, label) -> BenchmarkItem:
+    if isinstance(rec.value, dict):  # Hugging Face jsonl
+        context = _field(rec, "ctx")
+        endings = rec.value.get("endings")
+        if not isinstance(endings, list):
+            raise rec.error("missing list 'endings'")
+        activity = str(rec.value.get("activity_label") or "").strip()
+        return _hellaswag_item(rec, "ind", activity, context, [str(e).strip() for e in endings], rec.value.get("label"))
+    # the text form: "activity_label: ctx", the gold index, then 4 endings
+    head, gold, *endings = rec.value
+    activity, sep, context = head.partition(": ")
+    if not sep or not context.strip():
+        raise rec.error(f"expected 'activity_label: context', got {head[:60]!r}")
+    if not gold.isdigit():
+        raise rec.error(f"expected the gold index (0-3), got {gold[:60]!r}", offset=1)
+    return _hellaswag_item(rec, None, activity.strip(), context.strip(), endings, gold)
 
 
-_LOADERS: dict[str, Callable[[_Records, Path | None], list[BenchmarkItem]]] = {
-    "arc": _load_arc,
-    "openbookqa": _load_arc,
-    "boolq": _load_boolq,
-    "hellaswag": _load_hellaswag,
-    "mmlu": _load_mmlu,
-    "piqa": _load_piqa,
-    "siqa": _load_siqa,
-    "winogrande": _load_winogrande,
+def _parse_mmlu(rec: _Record, label) -> BenchmarkItem:
+    row = rec.value
+    if len(row) != 6:
+        raise rec.error(f"expected 6 columns (question, A, B, C, D, answer), got {len(row)}")
+    question = row[0].strip()
+    answer = row[5].strip().upper()
+    if not question:
+        raise rec.error("empty question")
+    if answer not in ("A", "B", "C", "D"):
+        raise rec.error(f"answer must be A-D, got {row[5]!r}")
+    choices = [cell.strip() for cell in row[1:5]]
+    return _item(rec, None, question, f"Question: {question}\nAnswer:", choices, "ABCD".index(answer))
+
+
+def _parse_piqa(rec: _Record, label) -> BenchmarkItem:
+    goal = _field(rec, "goal")
+    choices = (_field(rec, "sol1"), _field(rec, "sol2"))
+    label = label if label is not None else rec.value.get("label")
+    return _item(rec, "id", goal, f"Question: {goal}\nAnswer:", choices, _gold(rec, label, 2, base=0))
+
+
+def _parse_siqa(rec: _Record, label) -> BenchmarkItem:
+    text = f"{_field(rec, 'context')} {_field(rec, 'question')}"
+    choices = tuple(_field(rec, key) for key in ("answerA", "answerB", "answerC"))
+    label = label if label is not None else rec.value.get("label")
+    return _item(rec, "id", text, f"Question: {text}\nAnswer:", choices, _gold(rec, label, 3, base=1))
+
+
+def _parse_winogrande(rec: _Record, label) -> BenchmarkItem:
+    sentence = _field(rec, "sentence")
+    if sentence.count("_") != 1:
+        raise rec.error(f"'sentence' must contain exactly one '_' blank, got {sentence.count('_')}")
+    options = (_field(rec, "option1"), _field(rec, "option2"))
+    choices = [sentence.replace("_", option) for option in options]
+    return _item(rec, "qID", sentence, sentence, choices, _gold(rec, rec.value.get("answer"), 2, base=1))
+
+
+@dataclass(frozen=True)
+class _Format:
+    """How a format is read: records from a file, an item from a record (and its label, if any)."""
+
+    read: Callable[[_File], Iterator[_Record]]
+    parse: Callable[[_Record, int | None], BenchmarkItem]
+    labels_file: bool = False  # the labels may come in a file of their own (PIQA, SIQA)
+
+
+_FORMATS: dict[str, _Format] = {
+    "arc": _Format(_read_jsonl, _parse_arc),
+    "openbookqa": _Format(_read_jsonl, _parse_arc),
+    "boolq": _Format(_read_jsonl, _parse_boolq),
+    "hellaswag": _Format(_read_hellaswag, _parse_hellaswag),
+    "mmlu": _Format(_read_mmlu, _parse_mmlu),
+    "piqa": _Format(_read_jsonl, _parse_piqa, labels_file=True),
+    "siqa": _Format(_read_jsonl, _parse_siqa, labels_file=True),
+    "winogrande": _Format(_read_jsonl, _parse_winogrande),
 }
+# The one list of benchmark formats (the config schema's `format` enum is checked against it).
+BENCHMARK_FORMATS = tuple(_FORMATS)
+
+
+def _items(file: _File, fmt: _Format, labels_path: Path | None, limit: int | None) -> list[BenchmarkItem]:
+    """The items of the first `limit` records of `file` (None: all of them), in file order."""
+    records = islice(fmt.read(file), limit)
+    labels_path = (labels_path or _sibling_labels(file.path)) if fmt.labels_file else None
+    if labels_path is None:
+        return [fmt.parse(rec, None) for rec in records]
+    records = list(records)
+    labels = _read_labels(file, labels_path, len(records), complete=limit is None)
+    return [fmt.parse(rec, label) for rec, label in zip(records, labels)]
+
+
+def _open_benchmark(name: str, spec: dict) -> tuple[_File, _Format, Path | None]:
+    """The data file, format and labels file of benchmark `name` (its config entry `spec`), checked to exist."""
+    key = f"config key 'benchmarks.{name}'"
+    fmt = spec.get("format")
+    if fmt not in _FORMATS:
+        raise InputError(f"{key}: format {fmt!r} is not one of {', '.join(BENCHMARK_FORMATS)}")
+    if not spec.get("path"):
+        raise InputError(f"{key}: missing 'path'")
+    path = Path(os.fspath(spec["path"]))
+    if not path.exists():
+        raise InputError(f"{key}: path not found ({path})")
+    if path.is_dir() and fmt != "mmlu":
+        raise InputError(f"{key}: 'path' must be a file for format {fmt} ({path})")
+    labels = Path(os.fspath(spec["labels"])) if spec.get("labels") else None
+    return _File(name, fmt, path), _FORMATS[fmt], labels
 
 
 def load_benchmark(spec: dict) -> list[BenchmarkItem]:
     """Load one benchmark from local files.
 
-    `spec`: {"name": str, "format": one of FORMATS, "path": file (or folder for mmlu),
-    "labels": optional labels file (piqa/siqa; defaults to `<stem>-labels.lst` beside
-    the data when present), "max_items": optional int (the first N items)}.
-    Returns the items in file order. Raises InputError naming the file and line of a
-    malformed record, or the spec key that is wrong.
+    `spec`: {"name": str, "format": one of BENCHMARK_FORMATS, "path": file (or
+    folder for mmlu), "labels": optional labels file (piqa/siqa; defaults to
+    `<stem>-labels.lst` beside the data when present), "max_items": optional int
+    (the first N items)}. Returns the items in file order. Raises InputError naming
+    the file and line of a malformed record, or the spec key that is wrong.
     """
     if not isinstance(spec, dict):
-        raise InputError(f"benchmarks: each entry must be a mapping, got {spec!r}")
+        raise InputError(f"config key 'benchmarks': each entry must be a mapping, got {spec!r}")
     name = spec.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise InputError(f"benchmarks: entry {spec!r} has no 'name'")
-    fmt = spec.get("format")
-    if fmt not in _LOADERS:
-        raise InputError(f"benchmarks/{name}: format {fmt!r} is not one of {', '.join(FORMATS)}")
-    if not spec.get("path"):
-        raise InputError(f"benchmarks/{name}: missing 'path'")
-    path = Path(os.fspath(spec["path"]))
-    if not path.exists():
-        raise InputError(f"benchmarks/{name}: path not found ({path})")
-    if path.is_dir() and fmt != "mmlu":
-        raise InputError(f"benchmarks/{name}: 'path' must be a file for format {fmt} ({path})")
-    labels = Path(os.fspath(spec["labels"])) if spec.get("labels") else None
+        raise InputError(f"config key 'benchmarks': entry {spec!r} has no 'name'")
+    file, fmt, labels = _open_benchmark(name, spec)
     max_items = spec.get("max_items")
     if max_items is not None and (not isinstance(max_items, int) or isinstance(max_items, bool) or max_items < 0):
-        raise InputError(f"benchmarks/{name}: 'max_items' must be a non-negative integer, got {max_items!r}")
-    items = _LOADERS[fmt](_Records(name, path), labels)
+        raise InputError(f"config key 'benchmarks.{name}.max_items': must be a non-negative integer, got {max_items!r}")
+    items = _items(file, fmt, labels, None)
     return items[:max_items] if max_items is not None else items
+
+
+def check_benchmark(name: str, spec: dict, max_records: int = 20) -> None:
+    """Parse the first `max_records` records of benchmark `name` as its declared format, or fail.
+
+    `spec`: its entry under config key `benchmarks` (format, path, labels). The
+    data file and the labels file (PIQA, SIQA) are read with the same readers and
+    parsers as `load_benchmark`, so a file that does not parse as its format (ARC
+    data declared as `format: hellaswag`) fails at start-up, before any job.
+    Raises InputError: "config key 'benchmarks.<name>': <file> line <n>: <what is
+    wrong> (declared format '<fmt>')".
+    """
+    file, fmt, labels = _open_benchmark(name, spec)
+    _items(file, fmt, labels, max_records)
 
 
 def write_eval_task(items: list[BenchmarkItem], path: str | os.PathLike) -> None:
@@ -441,23 +448,22 @@ def write_eval_task(items: list[BenchmarkItem], path: str | os.PathLike) -> None
     with one space (log-likelihood of `query + choice`). Unlabelled items
     (gold -1) cannot be evaluated and raise InputError.
     """
+    from synthpedia.io import atomic_path  # io imports polars: kept out of the workflow layer's imports
+
     rows = []
     for item in items:
         if not 0 <= item.gold < len(item.choices):
             raise InputError(
-                f"benchmarks/{item.benchmark}: item {item.item_id} has no gold answer; "
+                f"config key 'benchmarks.{item.benchmark}': item {item.item_id} has no gold answer; "
                 "use a labelled split for evaluation"
             )
-        rows.append(
-            json.dumps(
-                {
-                    "id": item.item_id,
-                    "query": item.question,
-                    "choices": [" " + c for c in item.choices],
-                    "gold": item.gold,
-                },
-                ensure_ascii=False,
-            )
-        )
+        choices = [" " + c for c in item.choices]
+        row = {"id": item.item_id, "query": item.question, "choices": choices, "gold": item.gold}
+        rows.append(json.dumps(row, ensure_ascii=False))
     with atomic_path(path) as tmp:
         tmp.write_text("".join(row + "\n" for row in rows), encoding="utf-8")
+
+
+def eval_task_job(*, spec: dict, task: str) -> None:
+    """The eval_task rule: benchmark `spec` (its config entry plus "name") -> the task jsonl `task`."""
+    write_eval_task(load_benchmark(spec), task)

@@ -28,8 +28,8 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from typing import Sequence
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import polars as pl
@@ -47,28 +47,14 @@ from datatrove.pipeline.dedup.minhash import (
 from datatrove.utils.hashing import HashConfig
 from datatrove.utils.word_tokenizers import WordTokenizer
 
-from synthpedia import __version__
 from synthpedia.errors import InputError
 from synthpedia.io import write_csv, write_parquet
-from synthpedia.tables import DEDUP_TABLE_COLUMNS
+from synthpedia.tables import DEDUP_REMOVED_COLUMNS, TABLES, write_table
 
 log = logging.getLogger(__name__)
 
-# Config keys under `dedup:` and their defaults. Defaults follow Cosmopedia's run
-# (reference.md): 5-grams, 14 bands x 8 hashes (Jaccard threshold ~0.72),
-# 32-bit hashes, seed 1.
-DEDUP_DEFAULTS = {
-    "ngram": 5,
-    "buckets": 14,
-    "hashes_per_bucket": 8,
-    "seed": 1,
-    "hash_bits": 32,
-    "workers": 1,
-}
-
-# Detail of what was removed (results/dataset/removed.parquet or similar):
-# one row per removed document and the kept document of its cluster.
-DEDUP_REMOVED_COLUMNS = ("prompt_id", "source", "duplicate_of", "duplicate_of_source")
+# The MinHash settings: the keys of the `dedup:` config block (defaults in the config schema).
+MINHASH_KEYS = ("ngram", "buckets", "hashes_per_bucket", "seed", "hash_bits")
 
 _REQUIRED_COLUMNS = ("prompt_id", "source", "text")
 
@@ -78,23 +64,15 @@ _REQUIRED_COLUMNS = ("prompt_id", "source", "text")
 DOCS_PER_WORKER = 10_000
 
 
-def dedup_params(params: dict | None) -> dict:
-    """Validate the `dedup:` config block and fill in defaults; a bad key raises InputError naming it."""
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(DEDUP_DEFAULTS))
-    if unknown:
-        raise InputError(f"config dedup: unknown key(s) {unknown}; known: {sorted(DEDUP_DEFAULTS)}")
-    merged = {**DEDUP_DEFAULTS, **params}
-    for key in DEDUP_DEFAULTS:
-        value = merged[key]
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise InputError(f"config dedup.{key}: expected an integer, got {value!r}")
-    for key in ("ngram", "buckets", "hashes_per_bucket", "workers"):
-        if merged[key] < 1:
-            raise InputError(f"config dedup.{key}: must be >= 1, got {merged[key]}")
-    if merged["hash_bits"] not in (32, 64):
-        raise InputError(f"config dedup.hash_bits: must be 32 or 64, got {merged['hash_bits']}")
-    return merged
+def minhash_settings(settings: dict) -> dict:
+    """The MinHash settings of the `dedup:` config block, as the schema validated and filled them in.
+
+    Raises InputError when a key is missing or unknown (a block that did not come
+    through the config validation).
+    """
+    if sorted(settings) != sorted(MINHASH_KEYS):
+        raise InputError(f"config key 'dedup': expected the keys {list(MINHASH_KEYS)}, got {sorted(settings)}")
+    return {key: settings[key] for key in MINHASH_KEYS}
 
 
 # ---------------------------------------------------------------------------
@@ -102,19 +80,20 @@ def dedup_params(params: dict | None) -> dict:
 # ---------------------------------------------------------------------------
 
 
-def _minhash_config(params: dict) -> MinhashConfig:
+def _minhash_config(settings: dict) -> MinhashConfig:
+    """datatrove's MinhashConfig from the MinHash settings."""
     # sha1: datatrove's default xxhash path passes str, which xxhash 4.1 refuses.
     return MinhashConfig(
-        n_grams=params["ngram"],
-        num_buckets=params["buckets"],
-        hashes_per_bucket=params["hashes_per_bucket"],
-        seed=params["seed"],
-        hash_config=HashConfig(hash_fc="sha1", precision=params["hash_bits"]),
+        n_grams=settings["ngram"],
+        num_buckets=settings["buckets"],
+        hashes_per_bucket=settings["hashes_per_bucket"],
+        seed=settings["seed"],
+        hash_config=HashConfig(hash_fc="sha1", precision=settings["hash_bits"]),
     )
 
 
 class WhitespaceWordTokenizer(WordTokenizer):
-    """Words = whitespace-separated runs: ~10x faster than spaCy and needs no model (pitfalls.md)."""
+    """Words = whitespace-separated runs: ~10x faster than datatrove's default spaCy tokenizer, and needs no model."""
 
     def __init__(self):
         super().__init__("whitespace")
@@ -134,36 +113,38 @@ class WhitespaceWordTokenizer(WordTokenizer):
         return spans
 
 
-class ScratchDocumentReader(PipelineStep):
-    """Reads docs/{rank:05d}.parquet (one column, text, already in (source, prompt_id) order)."""
-
-    name = "synthpedia sorted documents"
-    type = "📖 - READER"
+class _ScratchStep(PipelineStep):
+    """A pipeline step that reads or writes one file per rank in a scratch folder."""
 
     def __init__(self, folder: str):
         super().__init__()
         self.folder = folder
 
+    def rank_file(self, rank: int, suffix: str) -> str:
+        """The folder's file of rank `rank`: {rank:05d}{suffix}."""
+        return os.path.join(self.folder, f"{rank:05d}{suffix}")
+
+
+class ScratchDocumentReader(_ScratchStep):
+    """Reads {rank:05d}.parquet of its folder (one column, text, already in (source, prompt_id) order)."""
+
+    name, type = "synthpedia sorted documents", "📖 - READER"
+
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        texts = pl.read_parquet(os.path.join(self.folder, f"{rank:05d}.parquet"))["text"]
+        texts = pl.read_parquet(self.rank_file(rank, ".parquet"))["text"]
         for idx, text in enumerate(texts):
             self.stat_update("documents")
             yield Document(text=text, id=f"{rank}/{idx}", metadata={"idx": idx})
 
 
-class KeptIndexWriter(PipelineStep):
+class KeptIndexWriter(_ScratchStep):
     """Writes the in-rank index of every document the filter let through, one per line."""
 
-    name = "synthpedia kept index"
-    type = "💽 - WRITER"
-
-    def __init__(self, folder: str):
-        super().__init__()
-        self.folder = folder
+    name, type = "synthpedia kept index", "💽 - WRITER"
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         os.makedirs(self.folder, exist_ok=True)
-        with open(os.path.join(self.folder, f"{rank:05d}.txt"), "w") as f:
+        with open(self.rank_file(rank, ".txt"), "w") as f:
             for doc in data:
                 self.stat_update("kept")
                 f.write(f"{doc.metadata['idx']}\n")
@@ -195,14 +176,14 @@ def _rewrite_removals(clusters_dir: Path, tasks: int) -> None:
         (clusters_dir / f"{rank:06d}.remove").write_bytes(struct.pack(f"<{len(idxs)}I", *idxs))
 
 
-def _run_minhash_stages(run_dir: str, params: dict, tasks: int) -> None:
+def _run_minhash_stages(run_dir: str, settings: dict, tasks: int) -> None:
     """Run datatrove's four MinHash stages on run_dir/docs/*.parquet (`tasks` files, one per rank).
 
     The filter stage writes run_dir/kept/{rank}.txt. `tasks` workers run at once
     (1: all in this process, nothing forked).
     """
     run = Path(run_dir)
-    config = _minhash_config(params)
+    config = _minhash_config(settings)
     docs, sigs, buckets, clusters = (str(run / d) for d in ("docs", "signatures", "buckets", "clusters"))
 
     def execute(pipeline, n_tasks, stage):
@@ -239,7 +220,7 @@ def _run_minhash_stages(run_dir: str, params: dict, tasks: int) -> None:
     )
 
 
-def _run_stages_in_child(run_dir: str, params: dict, tasks: int) -> None:
+def _run_stages_in_child(run_dir: str, settings: dict, tasks: int) -> None:
     """Run the stages in a fresh interpreter whose __main__ is this (guarded) module.
 
     datatrove starts parallel workers with forkserver, which re-imports the
@@ -248,7 +229,7 @@ def _run_stages_in_child(run_dir: str, params: dict, tasks: int) -> None:
     module that is safe to re-import, whoever calls us.
     """
     spec = Path(run_dir) / "spec.json"
-    spec.write_text(json.dumps({"run_dir": run_dir, "params": params, "tasks": tasks}))
+    spec.write_text(json.dumps({"run_dir": run_dir, "settings": settings, "tasks": tasks}))
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
@@ -271,7 +252,7 @@ def _run_stages_in_child(run_dir: str, params: dict, tasks: int) -> None:
 class DedupResult:
     """What `near_duplicates` found: the per-source table and one row per removed document."""
 
-    table: pl.DataFrame  # DEDUP_TABLE_COLUMNS
+    table: pl.DataFrame  # report table "dedup", without the provenance columns
     removed: pl.DataFrame  # DEDUP_REMOVED_COLUMNS
 
 
@@ -312,50 +293,57 @@ def _read_index(inputs: list[str]) -> tuple[list[pl.DataFrame], pl.DataFrame]:
     return frames, index.sort("source", "prompt_id")
 
 
+def _minhash_keep(index: pl.DataFrame, settings: dict, workers: int, workdir: str, keep_workdir: bool) -> dict:
+    """{removed row: kept row} of `index` (rows in (source, prompt_id) order), from datatrove's MinHash stages.
+
+    One task per worker, at most one per DOCS_PER_WORKER documents; contiguous
+    slices keep the global order: (rank, idx) order == (source, prompt_id) order,
+    so the result does not depend on the number of tasks.
+    """
+    n = index.height
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="minhash-", dir=workdir))
+    tasks = max(1, min(workers, n // DOCS_PER_WORKER))
+    bounds = np.linspace(0, n, tasks + 1).astype(int).tolist()
+    (run_dir / "docs").mkdir()
+    for rank in range(tasks):
+        index.slice(bounds[rank], bounds[rank + 1] - bounds[rank]).select("text").write_parquet(
+            run_dir / "docs" / f"{rank:05d}.parquet"
+        )
+    if tasks > 1:
+        _run_stages_in_child(str(run_dir), settings, tasks)
+    else:
+        _run_minhash_stages(str(run_dir), settings, tasks)
+
+    # what datatrove's filter stage let through
+    kept = np.zeros(n, dtype=bool)
+    for rank in range(tasks):
+        path = run_dir / "kept" / f"{rank:05d}.txt"
+        idxs = [int(x) for x in path.read_text().split()] if path.exists() else []
+        kept[[bounds[rank] + i for i in idxs]] = True
+    # which kept document each removed one duplicates (from our cluster rule)
+    removed_pairs = _cluster_removals(run_dir / "clusters", tasks)
+    removed_of = {bounds[r] + i: bounds[kr] + ki for (r, i), (kr, ki) in removed_pairs.items()}
+    if set(np.flatnonzero(~kept).tolist()) != set(removed_of):
+        raise RuntimeError(f"dedup: datatrove's filter disagrees with the cluster files in {run_dir}")
+    if not keep_workdir:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return removed_of
+
+
 def near_duplicates(
-    index: pl.DataFrame, params: dict, workdir: str, config_hash: str, keep_workdir: bool = False
+    index: pl.DataFrame, settings: dict, workers: int, workdir: str, keep_workdir: bool = False
 ) -> tuple[pl.Series, DedupResult]:
     """Find near-duplicates among `index` rows (columns source, prompt_id, text, sorted by (source, prompt_id)).
 
-    Returns a boolean Series (True = keep, aligned with `index`) and the tables.
-    Scratch files go to a fresh folder under `workdir`, removed on success
-    unless `keep_workdir`.
+    `settings`: the MinHash settings (see `minhash_settings`); `workers`: the most
+    datatrove workers to run at once. Returns a boolean Series (True = keep,
+    aligned with `index`) and the tables. Scratch files go to a fresh folder
+    under `workdir`, removed on success unless `keep_workdir`.
     """
-    params = dedup_params(params)
-    n = index.height
-    removed_of: dict[int, int] = {}
-    if n:
-        Path(workdir).mkdir(parents=True, exist_ok=True)
-        run_dir = Path(tempfile.mkdtemp(prefix="minhash-", dir=workdir))
-        # one task per worker; contiguous slices keep the global order:
-        # (rank, idx) order == (source, prompt_id) order, so the result does not depend on `tasks`
-        tasks = max(1, min(params["workers"], n // DOCS_PER_WORKER))
-        bounds = np.linspace(0, n, tasks + 1).astype(int).tolist()
-        (run_dir / "docs").mkdir()
-        for rank in range(tasks):
-            index.slice(bounds[rank], bounds[rank + 1] - bounds[rank]).select("text").write_parquet(
-                run_dir / "docs" / f"{rank:05d}.parquet"
-            )
-        if tasks > 1:
-            _run_stages_in_child(str(run_dir), params, tasks)
-        else:
-            _run_minhash_stages(str(run_dir), params, tasks)
-
-        # what datatrove's filter stage let through
-        kept = np.zeros(n, dtype=bool)
-        for rank in range(tasks):
-            path = run_dir / "kept" / f"{rank:05d}.txt"
-            idxs = [int(x) for x in path.read_text().split()] if path.exists() else []
-            kept[[bounds[rank] + i for i in idxs]] = True
-        # which kept document each removed one duplicates (from our cluster rule)
-        removed_pairs = _cluster_removals(run_dir / "clusters", tasks)
-        removed_of = {bounds[r] + i: bounds[kr] + ki for (r, i), (kr, ki) in removed_pairs.items()}
-        if set(np.flatnonzero(~kept).tolist()) != set(removed_of):
-            raise RuntimeError(f"dedup: datatrove's filter disagrees with the cluster files in {run_dir}")
-        if not keep_workdir:
-            shutil.rmtree(run_dir, ignore_errors=True)
-
-    keep = pl.Series("keep", [i not in removed_of for i in range(n)], dtype=pl.Boolean)
+    settings = minhash_settings(settings)
+    removed_of = _minhash_keep(index, settings, workers, workdir, keep_workdir) if index.height else {}
+    keep = pl.Series("keep", [i not in removed_of for i in range(index.height)], dtype=pl.Boolean)
     rows = sorted(removed_of)
     kept_rows = [removed_of[i] for i in rows]
     removed = pl.DataFrame(
@@ -372,13 +360,12 @@ def near_duplicates(
         .with_columns(keep)
         .group_by("source")
         .agg(
-            pl.len().cast(pl.Int64).alias("documents_in"),
-            (~pl.col("keep")).sum().cast(pl.Int64).alias("removed"),
-            pl.col("keep").sum().cast(pl.Int64).alias("kept"),
+            pl.len().alias("documents_in"),
+            (~pl.col("keep")).sum().alias("removed"),
+            pl.col("keep").sum().alias("kept"),
         )
         .sort("source")
-        .with_columns(pl.lit(config_hash).alias("config_hash"), pl.lit(__version__).alias("version"))
-        .select(DEDUP_TABLE_COLUMNS)
+        .select([pl.col(c).cast(t) for c, t in TABLES["dedup"].items()])
     )
     return keep, DedupResult(table=table, removed=removed)
 
@@ -386,9 +373,9 @@ def near_duplicates(
 def dedup_shards(
     inputs: list[str],
     outputs: list[str],
-    params: dict,
+    settings: dict,
+    workers: int,
     workdir: str,
-    config_hash: str,
     removed_path: str | None = None,
     keep_workdir: bool = False,
 ) -> pl.DataFrame:
@@ -398,23 +385,25 @@ def dedup_shards(
         other columns are kept untouched.
     outputs: one path per input (same order); each gets its input's rows and
         columns, in the same row order, minus the removed duplicates (atomic write).
-    params: the `dedup:` config block (see DEDUP_DEFAULTS); `workers` is an upper
-        bound (at most one per DOCS_PER_WORKER documents); with more than one, the
-        stages run in a child interpreter (`python -m synthpedia.dedup`), so an
-        entry script without a __main__ guard is safe.
+    settings: the `dedup:` config block, validated (see `minhash_settings`).
+    workers: the most datatrove workers at once (at most one per DOCS_PER_WORKER
+        documents); with more than one, the stages run in a child interpreter
+        (`python -m synthpedia.dedup`), so an entry script without a __main__
+        guard is safe.
     workdir: scratch folder; each call works in a fresh subfolder of it.
     removed_path: if given, also write one row per removed document
         (DEDUP_REMOVED_COLUMNS) there, as parquet, or CSV if it ends in .csv.
 
-    Returns the per-source table (DEDUP_TABLE_COLUMNS). Of each cluster of
-    near-duplicates the first document in (source, prompt_id) order is kept.
+    Returns the per-source table (report table "dedup", without the provenance
+    columns). Of each cluster of near-duplicates the first document in
+    (source, prompt_id) order is kept.
     """
-    params = dedup_params(params)  # a bad config fails before any reading
+    settings = minhash_settings(settings)  # a bad config fails before any reading
     inputs, outputs = [str(p) for p in inputs], [str(p) for p in outputs]
     if len(inputs) != len(outputs):
         raise InputError(f"dedup: {len(inputs)} input shards but {len(outputs)} outputs")
     frames, index = _read_index(inputs)
-    keep, result = near_duplicates(index, params, workdir, config_hash, keep_workdir=keep_workdir)
+    keep, result = near_duplicates(index, settings, workers, workdir, keep_workdir=keep_workdir)
 
     kept_rows = index.select("_shard", "_row").filter(keep)
     for shard, (df, out) in enumerate(zip(frames, outputs)):
@@ -428,26 +417,33 @@ def dedup_shards(
     return result.table
 
 
-def _main(argv: list[str]) -> None:
-    spec = json.loads(Path(argv[0]).read_text())
-    _run_minhash_stages(spec["run_dir"], spec["params"], spec["tasks"])
-
-
 def dedup_job(
+    *,
     inputs: Sequence[str],
     outputs: Sequence[str],
-    table_path: str,
-    removed_path: str,
-    params: dict,
+    tables: Sequence[str],
+    removed: str,
+    settings: dict,
     workdir: str,
     config_hash: str,
-    workers: int = 1,
+    workers: int,
 ) -> None:
-    """MinHash near-duplicate removal across all sources (datatrove)."""
-    table = dedup_shards(list(inputs), list(outputs), {**params, "workers": workers}, workdir, config_hash,
-                         removed_path=removed_path)
+    """The dedup rule: MinHash near-duplicate removal across all sources (datatrove).
+
+    In: the clean shards `inputs`, the `dedup:` config block `settings`, the job's
+    threads as `workers`. Out: the dataset shards `outputs`, report table "dedup"
+    at each path of `tables` (.csv or .parquet, stamped with `config_hash`), and
+    the removed documents at `removed` (parquet, DEDUP_REMOVED_COLUMNS).
+    """
+    table = dedup_shards(list(inputs), list(outputs), settings, workers, workdir, removed_path=removed)
     log.info("dedup:\n%s", table)
-    write_csv(table, table_path)
+    write_table(table, "dedup", config_hash, *tables)
+
+
+def _main(argv: list[str]) -> None:
+    """The child interpreter's entry (see `_run_stages_in_child`): argv[0] is its spec.json."""
+    spec = json.loads(Path(argv[0]).read_text())
+    _run_minhash_stages(spec["run_dir"], spec["settings"], spec["tasks"])
 
 
 if __name__ == "__main__":

@@ -27,10 +27,13 @@ What it takes to run lighteval 0.13 offline and right, all undone on exit of
 2. The details logger hashes ``str`` with ``xxhash.xxh64``, which xxhash 4.1
    refuses ("Strings must be encoded before hashing"): the logger's module gets
    an ``xxh64`` that encodes str as UTF-8 first (what xxhash < 4.1 did).
-3. The hub is switched off (``HF_HUB_OFFLINE``; the model "sha" lookup then
-   fails quietly, as lighteval intends); the ``datasets`` cache of the task
-   folders goes to the run's temporary folder; autograd, which lighteval's
-   transformers backend switches off process-wide at import, is switched back.
+3. The hub is switched off for the run, whatever the job's environment
+   (``HF_HUB_OFFLINE`` and ``HF_DATASETS_OFFLINE`` in the environment, and the
+   flags ``huggingface_hub`` and ``datasets`` read at import; the model "sha"
+   lookup then fails quietly, as lighteval intends); the ``datasets`` cache of
+   the task folders goes to the run's temporary folder; autograd, which
+   lighteval's transformers backend switches off process-wide at import, is
+   switched back. Nothing is set at import of this module.
 4. lighteval's per-sample result cache is keyed by the model *config* (path,
    dtype, batch size...), not the weights, so a retrained checkpoint at the
    same path would get stale scores: every run gets a fresh, temporary cache.
@@ -54,6 +57,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
+from typing import Sequence
 
 import numpy as np
 import polars as pl
@@ -61,13 +65,12 @@ import polars as pl
 from synthpedia import __version__
 from synthpedia.errors import InputError
 from synthpedia.io import write_json
-from synthpedia.tables import EVAL_TABLE_COLUMNS
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+from synthpedia.runtime import set_torch_threads
+from synthpedia.tables import TABLES, write_table
 
 EVAL_METRICS = ("acc", "acc_norm", "acc_norm_token")
-DEFAULT_EVAL_PARAMS = {"max_samples": 1000, "batch_size": 32, "seed": 0}
+# The hub variables an offline lighteval run sets (and restores on exit).
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
 # lighteval task specs are "name|fewshot", comma separated, "@" for metric params.
 _TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
@@ -222,48 +225,70 @@ def _utf8_xxh64(data=b"", seed: int = 0):
 
 
 @contextlib.contextmanager
+def _offline_environment():
+    """The hub variables set to offline for the block (before the hub libraries are imported), then restored."""
+    saved = {name: os.environ.get(name) for name in _OFFLINE_VARIABLES}
+    os.environ.update(dict.fromkeys(_OFFLINE_VARIABLES, "1"))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _patched(*patches: tuple[object, str, object]):
+    """Set each (object, attribute, value) for the block; the old values come back on exit."""
+    # vars(): a class's own entry (a staticmethod stays one), or a module's global
+    saved = [(obj, name, vars(obj)[name]) for obj, name, _ in patches]
+    for obj, name, value in patches:
+        setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        for obj, name, value in reversed(saved):
+            setattr(obj, name, value)
+
+
+@contextlib.contextmanager
 def _lighteval_offline(work: Path):
     """Patch lighteval 0.13 narrowly for an offline run (see the module docstring); undone on exit.
 
     `work` (a temporary folder) also takes the `datasets` cache of the task
     folders, which would otherwise pile up in ~/.cache under throwaway names.
+    The hub's offline switches are set both in the environment (for the
+    libraries not imported yet) and in the modules that already read them.
     """
-    import datasets.config as datasets_config
-    import huggingface_hub.constants as hub_constants
-    import torch
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_offline_environment())
+        import datasets.config as datasets_config
+        import huggingface_hub.constants as hub_constants
+        import torch
 
-    grad_enabled = torch.is_grad_enabled()  # lighteval's transformers backend turns autograd off at import
-    import lighteval.logging.info_loggers as info_loggers
-    from lighteval.tasks.registry import Registry
+        grad_enabled = torch.is_grad_enabled()  # lighteval's transformers backend turns autograd off at import
+        stack.callback(torch.set_grad_enabled, grad_enabled)
+        import lighteval.logging.info_loggers as info_loggers
+        from lighteval.tasks.registry import Registry
 
-    def load_custom_task_configs(custom_tasks=None, load_multilingual: bool = False):
-        if custom_tasks is None:
-            raise InputError("eval: only custom task modules can be loaded offline")
-        return Registry._extract_configs(Registry.create_custom_tasks_module(custom_tasks))
+        def load_custom_task_configs(custom_tasks=None, load_multilingual: bool = False):
+            if custom_tasks is None:
+                raise InputError("eval: only custom task modules can be loaded offline")
+            return Registry._extract_configs(Registry.create_custom_tasks_module(custom_tasks))
 
-    saved_loader = Registry.__dict__["load_all_task_configs"]
-    saved_xxhash = info_loggers.xxhash
-    saved_offline = hub_constants.HF_HUB_OFFLINE
-    saved_env = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
-    saved_datasets_cache = datasets_config.HF_DATASETS_CACHE
-    datasets_config.HF_DATASETS_CACHE = Path(work) / "hf-datasets"
-    Registry.load_all_task_configs = staticmethod(load_custom_task_configs)
-    info_loggers.xxhash = SimpleNamespace(xxh64=_utf8_xxh64)
-    hub_constants.HF_HUB_OFFLINE = True
-    os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
-    try:
+        stack.enter_context(
+            _patched(
+                (Registry, "load_all_task_configs", staticmethod(load_custom_task_configs)),
+                (info_loggers, "xxhash", SimpleNamespace(xxh64=_utf8_xxh64)),
+                (hub_constants, "HF_HUB_OFFLINE", True),
+                (datasets_config, "HF_HUB_OFFLINE", True),
+                (datasets_config, "HF_DATASETS_OFFLINE", True),
+                (datasets_config, "HF_DATASETS_CACHE", Path(work) / "hf-datasets"),
+            )
+        )
         yield
-    finally:
-        Registry.load_all_task_configs = saved_loader
-        info_loggers.xxhash = saved_xxhash
-        hub_constants.HF_HUB_OFFLINE = saved_offline
-        datasets_config.HF_DATASETS_CACHE = saved_datasets_cache
-        torch.set_grad_enabled(grad_enabled)
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _write_task_folders(tasks: dict, root: Path, max_samples: int | None, seed: int) -> dict:
@@ -288,18 +313,17 @@ def evaluate_checkpoint(
     checkpoint: str,
     tasks: dict,
     out_json: str,
-    max_samples: int | None = DEFAULT_EVAL_PARAMS["max_samples"],
-    batch_size: int = DEFAULT_EVAL_PARAMS["batch_size"],
-    seed: int = DEFAULT_EVAL_PARAMS["seed"],
-    threads: int | None = None,
+    *,
+    max_samples: int | None,
+    batch_size: int,
+    seed: int,
 ) -> dict:
     """Evaluate a local HF checkpoint on local multiple-choice tasks with lighteval, offline.
 
     In: `checkpoint` folder (config.json, weights, tokenizer), `tasks`
     {name: jsonl path}, at most `max_samples` items per task (drawn with `seed`;
     None = all), `batch_size` (lighteval's: choices x items per forward pass;
-    items per pass = batch_size / choices rounded to a multiple of 8, at least 1),
-    `threads` (torch CPU threads, e.g. the rule's; None keeps torch's default).
+    items per pass = batch_size / choices rounded to a multiple of 8, at least 1).
     Out: `out_json` (written atomically) and the same dict: checkpoint digest,
     lighteval version, and per task its metrics {name: {value, stderr}}, item
     count, chance level and per-item log-likelihoods and predictions.
@@ -316,15 +340,7 @@ def evaluate_checkpoint(
         raise InputError(f"eval: batch_size must be >= 1, got {batch_size}")
     digest = checkpoint_digest(ckpt)
     start = time.perf_counter()
-    import torch
-
-    previous_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
-        results = _run_lighteval(ckpt, tasks, max_samples, batch_size, seed)
-    finally:
-        torch.set_num_threads(previous_threads)
+    results = _run_lighteval(ckpt, tasks, max_samples, batch_size, seed)
     results.update(checkpoint_digest=digest, seconds=time.perf_counter() - start)
     write_json(results, out_json)
     return results
@@ -387,21 +403,6 @@ def _run_lighteval(ckpt: Path, tasks: dict, max_samples, batch_size: int, seed: 
         if key not in aggregated:
             raise RuntimeError(f"eval: lighteval returned no results for task {name}")
         scores = aggregated[key]
-        items = []
-        for detail in details.get(key, []):
-            resp = detail.model_response
-            items.append(
-                {
-                    "id": detail.doc.specific["item_id"],
-                    "gold": detail.doc.gold_index,
-                    "logprobs": [float(x) for x in resp.logprobs[: len(detail.doc.choices)]],
-                    "choice_tokens": [
-                        len([t for t in toks if int(t) != -1]) for toks in resp.output_tokens[: len(detail.doc.choices)]
-                    ],
-                    **{m: float(detail.metric[m]) for m in EVAL_METRICS},
-                }
-            )
-        items.sort(key=lambda it: it["id"])
         results["tasks"][name] = {
             "n": len(rows),
             "chance": chance_level(rows),
@@ -409,9 +410,22 @@ def _run_lighteval(ckpt: Path, tasks: dict, max_samples, batch_size: int, seed: 
             "metrics": {
                 m: {"value": _finite(scores.get(m)), "stderr": _finite(scores.get(f"{m}_stderr"))} for m in EVAL_METRICS
             },
-            "items": items,
+            "items": sorted((_item_result(detail) for detail in details.get(key, [])), key=lambda it: it["id"]),
         }
     return results
+
+
+def _item_result(detail) -> dict:
+    """One item's scores from a lighteval detail: log-likelihood and unpadded token count per choice, metrics."""
+    n_choices = len(detail.doc.choices)
+    resp = detail.model_response
+    return {
+        "id": detail.doc.specific["item_id"],
+        "gold": detail.doc.gold_index,
+        "logprobs": [float(x) for x in resp.logprobs[:n_choices]],
+        "choice_tokens": [len([t for t in toks if int(t) != -1]) for toks in resp.output_tokens[:n_choices]],
+        **{m: float(detail.metric[m]) for m in EVAL_METRICS},
+    }
 
 
 def _dist_version(name: str) -> str | None:
@@ -423,10 +437,11 @@ def _dist_version(name: str) -> str | None:
         return None
 
 
-def eval_table(results: dict, config_hash: str) -> pl.DataFrame:
-    """Long table of scores: one row per (run, task, metric), columns EVAL_TABLE_COLUMNS.
+def eval_table(results: dict) -> pl.DataFrame:
+    """Long table of scores: one row per (run, task, metric), the columns of report table "eval".
 
-    In: {run: the dict :func:`evaluate_checkpoint` returned (or its JSON)}.
+    In: {run: the dict :func:`evaluate_checkpoint` returned (or its JSON)}. The
+    provenance columns are left to `write_table`.
     """
     rows = []
     for run in sorted(results):
@@ -447,27 +462,35 @@ def eval_table(results: dict, config_hash: str) -> pl.DataFrame:
                         "value": score["value"],
                         "stderr": score["stderr"],
                         "chance": entry["chance"],
-                        "config_hash": config_hash,
-                        "version": __version__,
                     }
                 )
-    schema = {
-        "run": pl.String,
-        "task": pl.String,
-        "metric": pl.String,
-        "value": pl.Float64,
-        "stderr": pl.Float64,
-        "chance": pl.Float64,
-        "config_hash": pl.String,
-        "version": pl.String,
-    }
-    assert tuple(schema) == EVAL_TABLE_COLUMNS
-    return pl.DataFrame(rows, schema=schema)
+    return pl.DataFrame(rows, schema=TABLES["eval"])
 
 
-def eval_table_job(result_paths: dict, out_csv: str, config_hash: str) -> None:
-    """The eval_table rule: {run: results JSON} -> results/tables/eval.csv."""
-    from synthpedia.io import write_csv
+def evaluate_job(
+    *,
+    checkpoint: str,
+    tasks: dict[str, str],
+    results: str,
+    max_samples: int | None,
+    batch_size: int,
+    seed: int,
+    threads: int,
+) -> None:
+    """The evaluate rule: a checkpoint scored on every task -> its results JSON.
 
-    results = {run: json.loads(Path(path).read_text()) for run, path in result_paths.items()}
-    write_csv(eval_table(results, config_hash), out_csv)
+    In: the `checkpoint` folder, `tasks` {name: task jsonl}, the `evaluation`
+    settings and the run's `seed`; `threads`, the job's thread budget, caps
+    torch's threads. Out: `results` (see `evaluate_checkpoint`).
+    """
+    set_torch_threads(threads)
+    evaluate_checkpoint(checkpoint, tasks, results, max_samples=max_samples, batch_size=batch_size, seed=seed)
+
+
+def eval_table_job(*, results: dict[str, str], tables: Sequence[str], config_hash: str) -> None:
+    """The eval_table rule: {run: results JSON} -> report table "eval" at each path of `tables`.
+
+    Each path is .csv or .parquet; rows are stamped with `config_hash` and the version.
+    """
+    loaded = {run: json.loads(Path(path).read_text()) for run, path in results.items()}
+    write_table(eval_table(loaded), "eval", config_hash, *tables)
