@@ -17,7 +17,6 @@ rule decontaminate:
         threshold=config["decontamination"]["threshold"],
         min_block=config["decontamination"]["min_block"],
         every_item=config["decontamination"]["every_item"],
-        offline=OFFLINE,
     script:
         "../scripts/decontaminate.py"
 
@@ -40,7 +39,6 @@ rule contamination_table:
         groups=config["decontamination"]["groups"],
         benchmarks=config["decontamination"]["benchmarks"],
         config_hash=CONFIG_HASH,
-        offline=OFFLINE,
     script:
         "../scripts/contamination_table.py"
 
@@ -68,6 +66,5 @@ rule dedup:
         dedup=config["dedup"],
         config_hash=CONFIG_HASH,
         workdir="results/work/dedup",
-        offline=OFFLINE,
     script:
         "../scripts/dedup.py"

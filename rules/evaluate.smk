@@ -36,7 +36,6 @@ rule evaluate:
         max_samples=config["evaluation"]["max_samples"],
         batch_size=config["evaluation"]["batch_size"],
         seed=config["seed"],
-        offline=OFFLINE,
     script:
         "../scripts/evaluate.py"
 
@@ -58,6 +57,5 @@ rule eval_table:
     params:
         runs=RUNS,
         config_hash=CONFIG_HASH,
-        offline=OFFLINE,
     script:
         "../scripts/eval_table.py"

@@ -27,8 +27,6 @@ rule generate:
         seed=config["seed"],
         # Not an output: the ledger must survive a failed job so that the rerun resumes.
         ledger="results/ledger/{source}/{shard}.jsonl",
-        # Config key offline: whether the job may reach the model hub (a vLLM job may load by hub id).
-        offline=OFFLINE,
     script:
         "../scripts/generate.py"
 

@@ -11,6 +11,5 @@ rule seeds:
     params:
         spec=lambda wildcards: source_settings(config, wildcards.source),
         reads=seed_reads,
-        offline=OFFLINE,
     script:
         "../scripts/seeds.py"

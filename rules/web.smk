@@ -17,7 +17,6 @@ rule web_extract:
         "../envs/web.yaml"
     params:
         spec=lambda wildcards: web_spec(),
-        offline=OFFLINE,
     script:
         "../scripts/web_extract.py"
 
@@ -39,7 +38,6 @@ rule web_filter:
     params:
         spec=lambda wildcards: web_spec(),
         config_hash=CONFIG_HASH,
-        offline=OFFLINE,
     script:
         "../scripts/web_filter.py"
 
@@ -60,7 +58,6 @@ rule web_embed:
         mem_mb=4000,
     params:
         spec=lambda wildcards: web_spec(),
-        offline=OFFLINE,
     script:
         "../scripts/web_embed.py"
 
@@ -83,7 +80,6 @@ rule web_cluster:
     params:
         spec=lambda wildcards: web_spec(),
         seed=config["seed"],
-        offline=OFFLINE,
     script:
         "../scripts/web_cluster.py"
 
@@ -103,7 +99,6 @@ rule web_label_prompts:
     params:
         spec=lambda wildcards: web_spec(),
         seed=config["seed"],
-        offline=OFFLINE,
     script:
         "../scripts/web_label_prompts.py"
 
@@ -128,7 +123,6 @@ rule web_label:
         # What decides the labels; runtime-only settings are read from the config by the script.
         generation=generation_fingerprint(config["generation"]),
         seed=config["seed"],
-        offline=OFFLINE,
         # Not an output: survives a failed job so that the rerun resumes.
         ledger="results/ledger/web_labels.jsonl",
     script:
@@ -161,7 +155,6 @@ rule web_topics:
         spec=lambda wildcards: web_spec(),
         seed=config["seed"],
         config_hash=CONFIG_HASH,
-        offline=OFFLINE,
     script:
         "../scripts/web_topics.py"
 
@@ -180,6 +173,5 @@ rule web_assign:
         "../envs/web.yaml"
     params:
         spec=lambda wildcards: web_spec(),
-        offline=OFFLINE,
     script:
         "../scripts/web_assign.py"

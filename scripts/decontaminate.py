@@ -3,7 +3,7 @@ from synthpedia.logs import log_to
 from synthpedia.runtime import prepare_job
 
 log_to(snakemake.log[0])
-prepare_job(offline=snakemake.params.offline, threads=snakemake.threads)
+prepare_job(offline=snakemake.config["offline"], threads=snakemake.threads)
 
 from synthpedia.decontaminate import decontaminate_job  # noqa: E402
 

@@ -4,7 +4,7 @@ from synthpedia.runtime import prepare_job
 
 if __name__ == "__main__":  # datatrove starts workers with forkserver: guard the entry point
     log_to(snakemake.log[0])
-    prepare_job(offline=snakemake.params.offline, threads=snakemake.threads)
+    prepare_job(offline=snakemake.config["offline"], threads=snakemake.threads)
 
     from synthpedia.dedup import dedup_job
 

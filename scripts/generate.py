@@ -5,7 +5,7 @@ log_to(snakemake.log[0])
 
 from synthpedia.runtime import prepare_job  # noqa: E402
 
-prepare_job(offline=snakemake.params.offline, threads=snakemake.threads)
+prepare_job(offline=snakemake.config["offline"], threads=snakemake.threads)
 
 from synthpedia.generate import generate_job  # noqa: E402
 

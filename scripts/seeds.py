@@ -5,7 +5,7 @@ log_to(snakemake.log[0])
 
 from synthpedia.runtime import prepare_job  # noqa: E402
 
-prepare_job(offline=snakemake.params.offline)
+prepare_job(offline=snakemake.config["offline"])
 
 from synthpedia.seeds import seeds_job  # noqa: E402
 
