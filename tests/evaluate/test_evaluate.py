@@ -28,7 +28,7 @@ from synthpedia.tables import TABLES, table_columns
 from synthpedia.train import train_torch
 from test_train import TINY, make_docs, train_bpe, write_token_folder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 SUBJECTS = ["The cat", "A dog", "The teacher", "My friend", "A bird", "The farmer", "The student"]
 

@@ -21,7 +21,7 @@ from synthpedia.benchsets import BenchmarkItem, load_benchmark
 from synthpedia.decontaminate import hashing
 from synthpedia.tables import CONTAMINATION_HIT_COLUMNS, TABLES, table_columns
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "resources" / "benchmarks"
 
 # The original's settings (also the config's defaults); every_item as the tests below expect.

@@ -14,9 +14,9 @@ import pytest
 from synthpedia.benchsets import BENCHMARK_FORMATS, BenchmarkItem, check_benchmark, load_benchmark, write_eval_task
 from synthpedia.errors import InputError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "resources" / "benchmarks"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = ROOT.parent / "shared" / "data"
 
 BUNDLED = [
     # name, format, path, labels, items, choices per item
