@@ -26,7 +26,7 @@ import polars as pl
 from ..errors import InputError
 from ..io import stable_hash
 from ..tables import SEED_COLUMNS
-from .records import normalise_space
+from .records import last_items, normalise_space
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +171,7 @@ def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
 
 def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):
     """One textbook sub-unit prompt per lesson, with the lessons already covered and the lesson's items."""
-    keep = spec["max_previous_lessons"]
-    previous = list(row["previous_lessons"] or [])[-keep:] if keep else []
+    previous = last_items(row["previous_lessons"], spec["max_previous_lessons"])
     yield "textbook", "plain", {
         "course": row["course"],
         "unit": row["unit"],

@@ -29,6 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from ..errors import InputError
+from .records import last_items
 from ..io import stable_hash
 from ..tables import SEED_COLUMNS
 
@@ -466,8 +467,7 @@ def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):
     """One textbook prompt per variant (plain, with_extract) of a unit; the last previous units listed."""
     from ..prompts import cut_text
 
-    keep = spec["max_previous_units"]
-    previous = list(row["previous_units"] or [])[-keep:] if keep else []
+    previous = last_items(row["previous_units"], spec["max_previous_units"])
     base = {
         "book": row["book"],
         "chapter": row["chapter"],

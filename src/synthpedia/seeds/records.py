@@ -138,10 +138,6 @@ def text_field(record: object, key: str, who: str, where: str, path, *, required
     return value
 
 
-def as_path_list(paths, key: str) -> list[str]:
-    """A config value that is one path or a list of paths, as a non-empty list (InputError naming `key`)."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    if not isinstance(paths, (list, tuple)) or not paths:
-        raise InputError(f"config key '{key}': expected a non-empty list of file paths")
-    return [str(p) for p in paths]
+def last_items(values, keep: int) -> list:
+    """The last `keep` of `values` (None counts as empty; keep 0 gives none): e.g. units already covered."""
+    return list(values or [])[-keep:] if keep else []

@@ -24,7 +24,7 @@ import polars as pl
 from ..errors import InputError
 from ..io import stable_hash
 from ..tables import SEED_COLUMNS
-from .records import normalise_space, read_records, record_error, text_field
+from .records import last_items, normalise_space, read_records, record_error, text_field
 
 log = logging.getLogger(__name__)
 
@@ -336,6 +336,5 @@ def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
 
 def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):
     """One textbook chapter prompt per unit of an outline, with the units already covered."""
-    keep = spec["max_previous_units"]
-    previous = list(row["previous_units"] or [])[-keep:] if keep else []
+    previous = last_items(row["previous_units"], spec["max_previous_units"])
     yield "textbook", "plain", {"course": row["course"], "unit": row["unit"], "previous_units": previous}
