@@ -46,21 +46,29 @@ def _unit(df: pl.DataFrame, title: str) -> dict:
 
 def test_bundled_book_has_every_unit_in_book_order(ecology):
     assert ecology.columns == list(OPENSTAX_COLUMNS)
-    assert ecology.height == 14
-    assert ecology["unit"].to_list()[:4] == [
+    assert ecology.height == 17
+    assert ecology["unit"].to_list()[:5] == [
+        "Introduction",  # the chapter-opening module, text directly under <content>
+        "Introduction",  # the paragraph before the first section of m90011
         "Levels of Ecological Organization",
         "Biotic and Abiotic Factors",
         "Habitats and Niches",
-        "Solar Energy and Latitude",
     ]
     assert set(ecology["source"]) == {"openstax"}
     assert set(ecology["book"]) == {"Introduction to Ecology"}
-    assert ecology["seed_id"].n_unique() == 14
+    assert ecology["seed_id"].n_unique() == 17
 
 
 def test_bundled_book_outline_fields(ecology):
     per_section = ecology.group_by("module_id", maintain_order=True).agg(pl.len())
-    assert per_section.rows() == [("m90011", 3), ("m90012", 4), ("m90021", 4), ("m90022", 3)]
+    assert per_section.rows() == [
+        ("m90010", 1),
+        ("m90011", 4),
+        ("m90012", 4),
+        ("m90020", 1),
+        ("m90021", 4),
+        ("m90022", 3),
+    ]
     row = _unit(ecology, "Exponential Growth")
     assert row["chapter"] == "Populations and Communities"
     assert row["chapter_index"] == 2
@@ -95,9 +103,15 @@ def test_extract_is_running_text_only(ecology):
     assert "Section Summary" not in all_text and "Which of the following" not in all_text
 
 
-def test_preface_end_matter_and_introductions_are_not_units(ecology):
-    assert not set(ecology["module_id"]) & {"m90001", "m90010", "m90020"}
+def test_preface_and_end_matter_are_not_units_but_opening_text_is(ecology):
+    assert "m90001" not in set(ecology["module_id"])  # the preface sits outside any chapter
     assert not set(ecology["unit"]) & {"How to Use This Book", "Section Summary", "Review Questions"}
+    opening = ecology.filter(pl.col("module_id") == "m90010").row(0, named=True)
+    assert opening["section_index"] == 0 and opening["extract"].startswith("A pond, a rotting log")
+    lead = ecology.filter(pl.col("module_id") == "m90011").row(0, named=True)
+    assert lead["unit"] == "Introduction" and lead["extract"].startswith("Ecology is the study of how organisms")
+    # The real first unit comes second, with the opening text as the one unit already covered.
+    assert _unit(ecology, "Levels of Ecological Organization")["previous_units"] == ["Introduction"]
 
 
 def test_seed_ids_are_stable_and_independent_of_location(ecology, book_copy):
@@ -136,9 +150,9 @@ def test_real_us_history_book_loads():
     olmec = df.filter(pl.col("module_id") == "m49986")
     assert olmec["section"][0] == "The Americas"
     assert olmec["chapter_index"][0] == 1 and olmec["section_index"][0] == 1
-    assert olmec["unit"].to_list()[:3] == ["The First Americans: The Olmec", "The Maya", "The Aztec"]
-    assert olmec["previous_units"][2].to_list() == ["The First Americans: The Olmec", "The Maya"]
-    assert "Teotihuacan" in olmec["extract"][1]
+    assert olmec["unit"].to_list()[:4] == ["Introduction", "The First Americans: The Olmec", "The Maya", "The Aztec"]
+    assert olmec["previous_units"][3].to_list() == ["Introduction", "The First Americans: The Olmec", "The Maya"]
+    assert "Teotihuacan" in olmec["extract"][2]
 
 
 def test_all_capital_titles_are_recased():

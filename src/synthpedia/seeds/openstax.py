@@ -11,12 +11,24 @@ directly lists ``col:module`` entries; each module is a section of the book.
 Modules that sit outside any chapter (preface, appendices) are skipped, and so
 are modules of a subcollection that only groups chapters (a book's "Unit 1").
 
-In a module (namespace http://cnx.rice.edu/cnxml), each top-level ``section`` of
-``content`` is a *unit*: the thing a prompt asks the model to write. End-of-section
-matter (summary, review and critical-thinking questions, key terms, ...) is not a
-unit. A unit's extract is the plain text of its paragraphs, list items, quotes and
-nested sections; figures, tables, notes (sidebars), exercises, footnotes and the
-glossary are left out, because they are not running text.
+In a module (namespace http://cnx.rice.edu/cnxml), each titled top-level ``section``
+of ``content`` is a *unit*: the thing a prompt asks the model to write. The text
+before the first section is a unit too ("Introduction"), and a module whose text
+sits directly under ``content`` (a chapter introduction, a short module) is one
+unit titled like the module. Study aids are not units and never enter an extract,
+wherever they sit: they are told by class (``learning-objectives``, ``summary``,
+``review-questions``, ...) or by title ("Learning Objectives", "For Further
+Exploration", "Collaborative Group Activities", "Key Terms", ...). Untitled sections
+are read as part of the unit they sit in.
+
+A unit's extract is the plain text of its paragraphs, list items, quotes, nested
+sections and worked-procedure notes ("How To", "Q&A"); figures, tables, exercises,
+footnotes, the glossary and other sidebars are left out, because they are not
+running text. MathML becomes one line of readable text (1.5×10⁸, P²=a³, √(b²−4ac),
+(x+1)/2). An empty cross-reference (``<link target-id="..."/>``, which the book
+fills in with "Figure 2.3" when it is printed) is removed with its brackets; a
+sentence that still needs it to make sense ("See and .") is dropped.
+The counts of what was kept and dropped are logged per book.
 """
 
 from __future__ import annotations
@@ -59,12 +71,21 @@ OPENSTAX_SCHEMA = {
 OPENSTAX_COLUMNS = tuple(OPENSTAX_SCHEMA)
 assert OPENSTAX_COLUMNS[: len(SEED_COLUMNS)] == SEED_COLUMNS
 
-# Top-level sections with these classes are end-of-section matter, not units.
-END_MATTER_CLASSES = frozenset(
+# Sections (and notes) with these classes are study aids or end matter, not units.
+STUDY_AID_CLASSES = frozenset(
     {
+        "learning-objectives",
+        "objectives",
+        "further-exploration",
+        "further-research",
+        "further-reading",
+        "collaborative-group-activities",
+        "group-activities",
         "summary",
         "section-summary",
+        "chapter-summary",
         "review-questions",
+        "review-exercises",
         "critical-thinking",
         "key-terms",
         "key-concepts",
@@ -78,12 +99,47 @@ END_MATTER_CLASSES = frozenset(
         "visual-exercise",
         "interactive-exercise",
         "check-understanding",
-        "further-research",
         "references",
         "practice",
+        "practice-test",
+        "practice-perfect",
+        # College Algebra's corequisite-support review appears only in the corequisite edition.
+        "coreq-skills",
         "glossary",
     }
 )
+# The same study aids told by their title, lower case, in books that give them no class.
+STUDY_AID_TITLES = frozenset(
+    {
+        "learning objectives",
+        "learning outcomes",
+        "for further exploration",
+        "further exploration",
+        "further reading",
+        "collaborative group activities",
+        "group activities",
+        "summary",
+        "section summary",
+        "chapter summary",
+        "review questions",
+        "review exercises",
+        "chapter review",
+        "chapter review exercises",
+        "critical thinking questions",
+        "key terms",
+        "key concepts",
+        "key equations",
+        "section exercises",
+        "exercises",
+        "practice test",
+        "chapter practice test",
+        "practice makes perfect",
+        "references",
+        "glossary",
+    }
+)
+# Notes are sidebars and are left out, except those that carry the running explanation.
+KEPT_NOTE_CLASSES = frozenset({"how-to", "how-to-notitle", "qa"})
 
 # Subtrees that are not running text: their content never enters an extract.
 _SKIPPED_TAGS = frozenset(
@@ -94,7 +150,6 @@ _SKIPPED_TAGS = frozenset(
         "table",
         "glossary",
         "exercise",
-        "note",
         "footnote",
         "caption",
         "label",
@@ -102,15 +157,32 @@ _SKIPPED_TAGS = frozenset(
     }
 )
 # Elements whose text is one block (paragraph) of the extract.
-_BLOCK_TAGS = frozenset({"para", "item", "title", "preformat", "code", "definition"})
+_BLOCK_TAGS = frozenset({"para", "item", "title", "preformat", "code", "definition", "equation"})
 
 # Words kept lower case when an all-capitals title is re-cased (unless first in the title or after a colon).
 _SMALL_WORDS = frozenset(
     "a an and as at but by for from in into nor of on or per the to via vs with".split()
 )
-# What is left of "(Figure 2.3)" once the empty cross-reference <link target-id="..."/> is read as text.
-_EMPTY_REFERENCE = re.compile(r"\s*\((?:\s|,|;|\band\b|\bsee\b|\bSee\b)*\)")
+# Stands for an empty cross-reference while a block's text is put together.
+_REFERENCE = "\ue000"
+# "(Figure 2.3)" or "(see Example 1 and Example 2)" once its empty references are gone.
+_EMPTY_REFERENCE = re.compile(r"\s*\((?:\s|,|;|\band\b|\bsee\b|\bSee\b|\ue000)*\)")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _ROMAN_NUMERAL = re.compile(r"^(?=[IVX]{2,})X{0,3}(IX|IV|V?I{0,3})$")
+
+# Counts logged per book: study aids dropped, units made from text before the first
+# section and from section-less modules, untitled sections merged, units without
+# text, sentences dropped for an empty cross-reference, formulas rendered.
+STAT_NAMES = (
+    "study_aids",
+    "lead_units",
+    "sectionless_modules",
+    "untitled_sections",
+    "no_text",
+    "modules_without_units",
+    "reference_sentences",
+    "math",
+)
 
 
 def _q(ns: str, tag: str) -> str:
@@ -169,8 +241,33 @@ def _capitalise(word: str) -> str:
     return "".join(fixed)
 
 
-def _inline_text(element: ET.Element) -> str:
-    """The text of `element` and its inline children, skipping non-text subtrees (their tails kept)."""
+def _classes(element: ET.Element) -> set[str]:
+    return set((element.get("class") or "").split())
+
+
+def is_study_aid(element: ET.Element) -> bool:
+    """True for a section or note that is a study aid or end matter, told by its class or its title."""
+    if _classes(element) & STUDY_AID_CLASSES:
+        return True
+    title = element.find(_q(CNXML_NS, "title"))
+    return title is not None and _normalise_space("".join(title.itertext())).lower() in STUDY_AID_TITLES
+
+
+def _is_left_out(element: ET.Element) -> bool:
+    """True for a subtree whose text never enters an extract."""
+    name = _local(element.tag)
+    if not name or name in _SKIPPED_TAGS:
+        return True
+    if name == "note":
+        return not (_classes(element) & KEPT_NOTE_CLASSES) or is_study_aid(element)
+    return name == "section" and is_study_aid(element)
+
+
+def _inline_text(element: ET.Element, stats: dict[str, int]) -> str:
+    """The text of `element` and its inline children (MathML rendered), skipping non-text subtrees (tails kept)."""
+    if _local(element.tag) == "math":
+        stats["math"] += 1
+        return _normalise_space(mathml_text(element))
     pieces: list[str] = []
 
     def walk(el: ET.Element) -> None:
@@ -180,7 +277,15 @@ def _inline_text(element: ET.Element) -> str:
             name = _local(child.tag)
             if name == "newline":
                 pieces.append(" ")
-            elif name and name not in _SKIPPED_TAGS:
+            elif name == "math":
+                stats["math"] += 1
+                pieces.append(_normalise_space(mathml_text(child)))
+            elif name in {"sup", "sub"}:
+                text = _normalise_space("".join(child.itertext()))
+                pieces.append(_superscript(text) if name == "sup" else _subscript(text))
+            elif name == "link" and not "".join(child.itertext()).strip():
+                pieces.append(_REFERENCE)
+            elif not _is_left_out(child):
                 walk(child)
                 if name in _BLOCK_TAGS or name == "list":
                     pieces.append(" ")  # a list inside a paragraph: keep its items apart
@@ -188,10 +293,26 @@ def _inline_text(element: ET.Element) -> str:
                 pieces.append(child.tail)
 
     walk(element)
-    return _normalise_space(_EMPTY_REFERENCE.sub("", "".join(pieces)))
+    return _without_empty_references(_normalise_space("".join(pieces)), stats)
 
 
-def _text_blocks(container: ET.Element, *, skip_own_title: bool) -> list[str]:
+def _without_empty_references(text: str, stats: dict[str, int]) -> str:
+    """`text` without bracketed empty references, and without the sentences that needed one."""
+    if _REFERENCE not in text:
+        return text
+    text = _EMPTY_REFERENCE.sub("", text)
+    if _REFERENCE not in text:
+        return text
+    kept = []
+    for sentence in _SENTENCE_END.split(text):
+        if _REFERENCE in sentence:
+            stats["reference_sentences"] += 1
+        else:
+            kept.append(sentence)
+    return " ".join(kept)
+
+
+def _text_blocks(container: ET.Element, stats: dict[str, int], *, skip_own_title: bool) -> list[str]:
     """Paragraph-level blocks of running text under `container`, in document order."""
     blocks: list[str] = []
     own_text = _normalise_space(container.text or "")
@@ -199,24 +320,139 @@ def _text_blocks(container: ET.Element, *, skip_own_title: bool) -> list[str]:
         blocks.append(own_text)
     for child in container:
         name = _local(child.tag)
-        if not name or name in _SKIPPED_TAGS:
+        if _is_left_out(child):
+            if name == "section" or name == "note":
+                stats["study_aids"] += name == "section"
             continue
         if name == "title" and skip_own_title:
             continue
         if name in _BLOCK_TAGS:
-            text = _inline_text(child)
+            text = _inline_text(child, stats)
             if text:
                 blocks.append(text)
-        elif name == "list":
-            blocks.extend(_text_blocks(child, skip_own_title=False))
-        elif name in {"quote", "section", "div", "statement", "example"}:
-            blocks.extend(_text_blocks(child, skip_own_title=False))
+        elif name in {"list", "quote", "section", "div", "statement", "example", "note", "rule", "proof"}:
+            blocks.extend(_text_blocks(child, stats, skip_own_title=False))
         else:
             # Inline or unknown markup standing alone (emphasis, term, math): keep its text.
-            text = _inline_text(child)
+            text = _inline_text(child, stats)
             if text:
                 blocks.append(text)
     return blocks
+
+
+# ----------------------------------------------------------------------------- MathML as readable text
+
+_SUPERSCRIPTS = str.maketrans("0123456789+-−=()ni", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ⁿⁱ")
+_SUBSCRIPTS = str.maketrans("0123456789+-−=()", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎")
+_SUPERSCRIPT_SOURCE = set("0123456789+-−=()ni")
+_SUBSCRIPT_SOURCE = set("0123456789+-−=()")
+# Roots with their own Unicode sign; any other index is written as a superscript before √.
+_ROOT_SIGNS = {"2": "√", "3": "∛", "4": "∜"}
+
+
+def _superscript(text: str) -> str:
+    """'8' -> '⁸', '-3' -> '⁻³'; anything Unicode cannot raise ('x+1', '1/2') -> '^(x+1)'."""
+    if not text.strip():
+        return ""
+    if text and set(text) <= _SUPERSCRIPT_SOURCE:
+        return text.translate(_SUPERSCRIPTS)
+    return "^" + _group(text)
+
+
+def _subscript(text: str) -> str:
+    if not text.strip():
+        return ""
+    if text and set(text) <= _SUBSCRIPT_SOURCE:
+        return text.translate(_SUBSCRIPTS)
+    return "_" + _group(text)
+
+
+def _is_atom(text: str) -> bool:
+    """One number, one name or one already-bracketed group: needs no parentheses around it."""
+    if re.fullmatch(r"[\d.,]+|[^\W\d_][′⁰¹²³⁴⁵⁶⁷⁸⁹⁻ⁿⁱ]*|[\d.]+[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+", text):
+        return True
+    if len(text) >= 2 and text[0] in "([{|" and text[-1] in ")]}|":
+        depth = 0
+        for i, ch in enumerate(text):
+            depth += ch in "([{"
+            depth -= ch in ")]}"
+            if depth == 0 and i < len(text) - 1 and ch in ")]}":
+                return False
+        return True
+    return False
+
+
+# Braces, brackets and bars drawn over or under a formula: layout, not content.
+_DECORATIONS = frozenset("︸︷⏟⏞⏜⏝⎴⎵¯‾_―—-^~˜ˆ→←↔⃗")
+
+
+def _with_limits(base: str, limits: list[str], *, over_only: bool) -> str:
+    """munder/mover/munderover: 'x̅' for a bar, 'base (label)' for a braced label, else sub/superscripts."""
+    limits = [limit.strip() for limit in limits]
+    if over_only and limits and limits[0] in {"¯", "‾", "_", "―"}:
+        return "".join(ch + "\u0305" for ch in base)
+    out = base
+    for position, limit in enumerate(limits):
+        if not limit or set(limit) <= _DECORATIONS:
+            continue
+        if re.fullmatch(r"[^\W\d_]{2,}(?: [^\W\d_]+)*", limit):
+            out += f" ({limit})"  # a label under a brace: "−3,−2,−1 (negative integers)"
+        elif limit in {"?", "!", "*", "∗"}:
+            out += limit  # "=?": is it equal?
+        elif over_only or position == 1:
+            out += _superscript(limit)
+        else:
+            out += _subscript(limit)
+    return out
+
+
+def _group(text: str) -> str:
+    if not text:
+        return ""
+    return text if _is_atom(text) else f"({text})"
+
+
+def mathml_text(element: ET.Element) -> str:
+    """A MathML element as one line of readable text: 1.5×10⁸, P²=a³, √(b²−4ac), (x+1)/2."""
+    name = _local(element.tag)
+    children = [child for child in element if _local(child.tag)]
+    parts = [mathml_text(child) for child in children]
+    if name == "mtext":
+        return re.sub(r"\s+", " ", "".join(element.itertext()))  # its spaces part words: "m and n"
+    if name in {"mi", "mn", "mo", "ms"}:
+        return _normalise_space("".join(element.itertext()))
+    if name in {"mspace"}:
+        return " "
+    if name in {"mphantom", "annotation", "annotation-xml", "none", "mprescripts"}:
+        return ""
+    if name == "semantics":
+        return parts[0] if parts else ""
+    if name == "msup" and len(parts) == 2:
+        return parts[0] + _superscript(parts[1])
+    if name == "msub" and len(parts) == 2:
+        return parts[0] + _subscript(parts[1])
+    if name == "msubsup" and len(parts) == 3:
+        return parts[0] + _subscript(parts[1]) + _superscript(parts[2])
+    if name == "mfrac" and len(parts) == 2:
+        return f"{_group(parts[0])}/{_group(parts[1])}"
+    if name == "msqrt":
+        return "√" + _group("".join(parts))
+    if name == "mroot" and len(parts) == 2:
+        sign = _ROOT_SIGNS.get(parts[1])
+        return (sign or parts[1].translate(_SUPERSCRIPTS) + "√") + _group(parts[0])
+    if name in {"munder", "mover", "munderover"} and parts:
+        return _with_limits(parts[0], parts[1:], over_only=name == "mover")
+    if name == "mfenced":
+        opening, closing = element.get("open", "("), element.get("close", ")")
+        separator = (element.get("separators", ",") or ",")[0]
+        return opening + separator.join(parts) + closing
+    if name == "mtable":
+        return "; ".join(part.strip() for part in parts if part.strip())
+    if name == "mtr" or name == "mlabeledtr":
+        # Cells of an aligned derivation ("x", "=", "2") read as one line; a matrix's as a row of values.
+        return " ".join(part.strip() for part in parts if part.strip())
+    # math, mrow, mstyle, mpadded, menclose, mtd, merror, mmultiscripts...: children in order.
+    return "".join(parts)
 
 
 def _cut(text: str, max_chars: int | None) -> str:
@@ -315,29 +551,55 @@ def _module_title(root: ET.Element) -> str:
     return "" if title is None else _normalise_space("".join(title.itertext()))
 
 
-def _units(module_root: ET.Element) -> tuple[list[tuple[str, str]], dict[str, int]]:
-    """(unit title, plain text) for each top-level content section, and counts of sections dropped by reason."""
-    dropped = {"end_matter": 0, "untitled": 0, "no_text": 0}
-    units: list[tuple[str, str]] = []
+def _units(module_root: ET.Element, section_title: str, stats: dict[str, int]) -> list[tuple[str, str]]:
+    """(unit title, plain text) of one module, in order; `stats` counts what was kept and dropped.
+
+    Titled top-level sections are units; the text before the first of them is a
+    unit titled "Introduction", or titled like the module when the module has no
+    titled section. Untitled sections and stray text after a section join the
+    unit before them.
+    """
     content = module_root.find(_q(CNXML_NS, "content"))
     if content is None:
-        return units, dropped
-    for section in content.findall(_q(CNXML_NS, "section")):
-        classes = set((section.get("class") or "").split())
-        if classes & END_MATTER_CLASSES:
-            dropped["end_matter"] += 1
+        return []
+    lead: list[str] = []
+    units: list[tuple[str, list[str]]] = []
+    for child in content:
+        name = _local(child.tag)
+        if name == "section" and is_study_aid(child):
+            stats["study_aids"] += 1
             continue
-        title_el = section.find(_q(CNXML_NS, "title"))
+        title_el = child.find(_q(CNXML_NS, "title")) if name == "section" else None
         title = display_title("".join(title_el.itertext())) if title_el is not None else ""
-        if not title:
-            dropped["untitled"] += 1
+        if name == "section" and title:
+            units.append((title, _text_blocks(child, stats, skip_own_title=True)))
             continue
-        text = "\n\n".join(_text_blocks(section, skip_own_title=True))
-        if not text:
-            dropped["no_text"] += 1
-            continue
-        units.append((title, text))
-    return units, dropped
+        if name == "section":
+            stats["untitled_sections"] += 1
+        holder = units[-1][1] if units else lead
+        if name == "section" or not _is_left_out(child):
+            holder.extend(_text_blocks(_wrap(child), stats, skip_own_title=False))
+    if lead:
+        if units:
+            stats["lead_units"] += 1
+            units.insert(0, ("Introduction", lead))
+        else:
+            stats["sectionless_modules"] += 1
+            units.append((section_title, lead))
+    kept = []
+    for title, blocks in units:
+        if blocks:
+            kept.append((title, "\n\n".join(blocks)))
+        else:
+            stats["no_text"] += 1
+    return kept
+
+
+def _wrap(element: ET.Element) -> ET.Element:
+    """A bare container holding `element`, so that _text_blocks reads it as one child."""
+    holder = ET.Element(_q(CNXML_NS, "div"))
+    holder.append(element)
+    return holder
 
 
 def load_openstax(collection_paths: list[str], max_extract_chars: int | None = None) -> pl.DataFrame:
@@ -394,7 +656,7 @@ def _load_book(collection_path: Path, max_extract_chars: int | None) -> tuple[st
     # <book>/collections/x.collection.xml -> <book>/modules/
     modules_dir = collection_path.parent.parent / "modules"
     rows: list[dict] = []
-    dropped_total = {"end_matter": 0, "untitled": 0, "no_text": 0}
+    stats = dict.fromkeys(STAT_NAMES, 0)
     for chapter_index, (chapter, module_ids) in enumerate(chapters, start=1):
         section_number = 0
         for module_id in module_ids:
@@ -419,9 +681,10 @@ def _load_book(collection_path: Path, max_extract_chars: int | None) -> tuple[st
             else:
                 section_number += 1
                 section_index = section_number
-            units, dropped = _units(module_root)
-            for reason, count in dropped.items():
-                dropped_total[reason] += count
+            units = _units(module_root, section, stats)
+            if not units:
+                stats["modules_without_units"] += 1
+                log.warning("seeds/openstax: module %s ('%s') gives no unit (%s)", module_id, section, module_path)
             titles = [title for title, _ in units]
             for unit_index, (unit, text) in enumerate(units, start=1):
                 rows.append(
@@ -445,11 +708,11 @@ def _load_book(collection_path: Path, max_extract_chars: int | None) -> tuple[st
             f"seeds/openstax: book '{book}' has no units (top-level sections with text) ({collection_path})"
         )
     log.info(
-        "seeds/openstax: %s: %d chapters, %d units; sections dropped: %s",
+        "seeds/openstax: %s: %d chapters, %d units; %s",
         slug,
         len(chapters),
         len(rows),
-        ", ".join(f"{k}={v}" for k, v in dropped_total.items()),
+        ", ".join(f"{k}={v}" for k, v in stats.items()),
     )
     return slug, rows
 
