@@ -11,6 +11,7 @@ import polars as pl
 
 from synthpedia.errors import InputError
 from synthpedia.io import stable_hash
+from synthpedia.runtime import set_torch_threads
 from synthpedia.tables import TABLES, write_table
 from synthpedia.tokens import EOS_TOKEN
 from synthpedia.train.data import MixtureSampler
@@ -44,8 +45,6 @@ def train_torch(
     seen so far, seconds since start).
     """
     import torch
-
-    from synthpedia.runtime import set_torch_threads
 
     check_train_params(params)
     tokenizer = load_tokenizer(tokenizer_json)
