@@ -13,7 +13,6 @@ rule train_tokenizer:
     threads: 2
     params:
         tokenizer=config["tokenizer"],
-        offline=OFFLINE,
     script:
         "../scripts/train_tokenizer.py"
 
@@ -36,6 +35,5 @@ rule tokenize:
     params:
         workdir="results/work/tokenize/{source}",
         seed=config["seed"],
-        offline=OFFLINE,
     script:
         "../scripts/tokenize.py"

@@ -26,6 +26,5 @@ rule train:
         run=lambda wildcards: config["train"]["runs"][wildcards.run],
         seed=config["seed"],
         config_hash=CONFIG_HASH,
-        offline=OFFLINE,
     script:
         "../scripts/train.py"

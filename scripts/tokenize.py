@@ -9,7 +9,7 @@ if __name__ == "__main__":  # datatrove starts workers with forkserver: guard th
     # encode_batch runs on tokenizers' thread pool, which prepare_job sizes to the job's threads
     # but turns off unless told otherwise: datatrove runs this job's one task in-process.
     os.environ["TOKENIZERS_PARALLELISM"] = "true"
-    prepare_job(offline=snakemake.params.offline, threads=snakemake.threads)
+    prepare_job(offline=snakemake.config["offline"], threads=snakemake.threads)
 
     from synthpedia.tokens import tokenize_job
 

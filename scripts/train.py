@@ -4,7 +4,7 @@ from synthpedia.runtime import prepare_job
 
 log_to(snakemake.log[0])
 # Before torch is imported: its thread pools are sized from the job's threads.
-prepare_job(offline=snakemake.params.offline, threads=snakemake.threads)
+prepare_job(offline=snakemake.config["offline"], threads=snakemake.threads)
 
 from synthpedia.train import train_job  # noqa: E402
 

@@ -8,7 +8,7 @@ log_to(snakemake.log[0])
 # BPE training runs on tokenizers' thread pool, which prepare_job sizes to the job's threads
 # but turns off unless told otherwise: this job forks nothing, so let it run.
 os.environ["TOKENIZERS_PARALLELISM"] = "true"
-prepare_job(offline=snakemake.params.offline, threads=snakemake.threads)
+prepare_job(offline=snakemake.config["offline"], threads=snakemake.threads)
 
 from synthpedia.tokens import train_tokenizer_job  # noqa: E402
 
