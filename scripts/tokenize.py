@@ -13,12 +13,8 @@ if __name__ == "__main__":  # datatrove starts workers with forkserver: guard th
 
     from synthpedia.tokens import tokenize_job
 
+    inp, out, p = snakemake.input, snakemake.output, snakemake.params
     tokenize_job(
-        dataset_paths=list(snakemake.input.shards),
-        tokenizer_path=snakemake.input.tokenizer,
-        out_dir=snakemake.output.tokens,
-        stats_path=snakemake.output.stats,
-        workdir=snakemake.params.workdir,
-        source=snakemake.wildcards.source,
-        seed=snakemake.params.seed,
+        dataset_paths=list(inp.shards), tokenizer_path=inp.tokenizer, source=snakemake.wildcards.source,
+        seed=p.seed, workdir=p.workdir, out_dir=out.tokens, stats_path=out.stats,
     )
