@@ -155,7 +155,7 @@ def test_malformed_topic_tree_names_file_and_node(tmp_path, content, message):
 
 
 def test_bundled_course_catalog():
-    courses = load_stanford_courses(STANFORD_COURSES)
+    courses = load_stanford_courses(STANFORD_COURSES, "error")
     _tables_have_their_columns("stanford_outline", courses)
     assert courses["code"].to_list() == ["SYN 101", "SYN 140", "SYN 210", "SYN 075"]
     compilers = courses.row(2, named=True)
@@ -165,23 +165,23 @@ def test_bundled_course_catalog():
 
 def test_course_catalog_as_jsonl_and_without_code(tmp_path):
     path = _jsonl(tmp_path / "courses.jsonl", [{"title": "Glaciology", "description": "Ice in motion."}])
-    row = load_stanford_courses(path).row(0, named=True)
+    row = load_stanford_courses(path, "error").row(0, named=True)
     assert (row["code"], row["course"], row["description"]) == (None, "Glaciology", "Ice in motion.")
 
 
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("title,description\nAlgebra,Groups and rings,extra\n", "line 2 has 3 fields, the header has 2"),
+        ("title,description\nAlgebra,Groups and rings,extra\n", "line 2: has 3 fields, the header has 2"),
         ("title,description\nAlgebra,\n", "line 2: course 'Algebra' has an empty 'description'"),
-        ("name_of_course,summary\nAlgebra,Groups\n", "line 2: has no 'title'"),
+        ("name_of_course,summary\nAlgebra,Groups\n", r"the header \(line 1\) has no 'title' column"),
         ("", "course catalog is empty"),
     ],
 )
 def test_malformed_course_catalog_names_file_and_line(tmp_path, content, message):
     path = _write(tmp_path / "courses.csv", content)
     with pytest.raises(InputError, match=message) as err:
-        load_stanford_courses(path)
+        load_stanford_courses(path, "error")
     assert str(path) in str(err.value)
 
 
@@ -237,7 +237,7 @@ def test_parse_outline_formats():
 
 
 def test_outline_unit_seeds_one_row_per_unit():
-    courses = load_stanford_courses(STANFORD_COURSES)
+    courses = load_stanford_courses(STANFORD_COURSES, "error")
     probability, ecology = courses["seed_id"][0], courses["seed_id"][1]
     outlines = pl.DataFrame(
         {
@@ -263,7 +263,7 @@ def test_outline_unit_seeds_one_row_per_unit():
 
 
 def test_stanford_seeds_from_config_section_and_generated_shards(tmp_path):
-    spec = {"courses": str(STANFORD_COURSES), "outline": {"shards": 1, "audiences": ["college"]}}
+    spec = {"courses": str(STANFORD_COURSES), "on_bad_record": "error", "outline": {"shards": 1, "audiences": ["college"]}}
     courses = load_seeds("stanford_outline", stanford_outline_spec(spec))
     shard = tmp_path / "000.parquet"
     pl.DataFrame(
@@ -481,7 +481,7 @@ def test_khanacademy_first_lesson_without_items():
 
 
 def test_stanford_outline_prompt_exact_text():
-    course = load_stanford_courses(STANFORD_COURSES).row(2, named=True)
+    course = load_stanford_courses(STANFORD_COURSES, "error").row(2, named=True)
     spec = stanford_outline_spec({"courses": str(STANFORD_COURSES), "outline": {"audiences": ["college"]}})
     assert _only_prompt("stanford_outline", course, spec) == (
         'Here is the catalog description of the university course "Compilers: From Source to Machine Code" '

@@ -2,7 +2,8 @@
 
 1. ``load_stanford_courses``: a course catalog (CSV with a header, or JSONL /
    JSON / parquet records) with a ``title`` and a ``description`` per course
-   and an optional ``code`` ("CS 106A"). One seed per course: the seeds of the
+   and an optional ``code`` ("CS 106A"), or ``subject`` and ``number`` columns
+   that make one. One seed per course: the seeds of the
    pseudo-source ``stanford_outline``, whose prompts ask an LLM for the
    course's outline as a numbered list of units.
 2. ``outline_unit_seeds``: the generated outlines (``seed_id`` of the course and
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import logging
 import re
@@ -56,7 +58,28 @@ STANFORD_SCHEMA = {
 STANFORD_COLUMNS = tuple(STANFORD_SCHEMA)
 assert STANFORD_COLUMNS[: len(SEED_COLUMNS)] == SEED_COLUMNS
 
-_FIELD_ALIASES = {"title": ("title", "course", "name"), "description": ("description",), "code": ("code",)}
+_FIELD_ALIASES = {
+    "title": ("title", "course", "name"),
+    "description": ("description",),
+    "code": ("code", "course_code", "course code"),
+    "subject": ("subject", "department", "dept"),
+    "number": ("number", "catalog_number", "catalog number", "course_number", "course number"),
+}
+# A cross-listing stub stands for a course described under another code: "Same as PS 201. See PS 201."
+_STUB = re.compile(
+    r"^\(?(?:same\s+as|see|cross[- ]?listed\s+(?:as|with)|also\s+(?:listed|offered)\s+as|identical\s+to)\b",
+    re.IGNORECASE,
+)
+_STUB_MAX_WORDS = 20
+
+
+def is_cross_listing_stub(description: str) -> bool:
+    """Whether a course description only points to the same course under another code."""
+    return bool(_STUB.match(description)) and len(description.split()) <= _STUB_MAX_WORDS
+
+
+class BadRecord(Exception):
+    """One catalog record that cannot be read; raised or skipped by the on_bad_record policy."""
 
 
 # ---- step 1: the catalog ---------------------------------------------------------------------
@@ -75,68 +98,141 @@ def _catalog_records(path: Path, who: str):
         raise InputError(f"{who}: course catalog is not valid UTF-8 ({path})") from None
     except OSError as exc:
         raise InputError(f"{who}: cannot read course catalog: {exc.strerror} ({path})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: a file cut off inside a quoted field is an error, not a silently shortened description.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [normalise_space(name).lower() for name in next(reader)]
     except StopIteration:
         raise InputError(f"{who}: course catalog is empty ({path})") from None
-    for fields in reader:
+    except csv.Error as exc:
+        raise InputError(f"{who}: the header (line 1) is not valid CSV: {exc} ({path})") from None
+    for key in ("title", "description"):
+        if not set(_FIELD_ALIASES[key]) & set(header):
+            raise InputError(
+                f"{who}: the header (line 1) has no '{key}' column (it has: {', '.join(header)}); "
+                f"config key 'sources.stanford.courses' ({path})"
+            )
+    while True:
+        start = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(
+                f"{who}: line {start}: {exc}; is the file cut off inside a quoted field? ({path})"
+            ) from None
         if not any(field.strip() for field in fields):
             continue
+        where = f"line {start}" if reader.line_num == start else f"lines {start}-{reader.line_num}"
         if len(fields) != len(header):
-            raise InputError(
-                f"{who}: line {reader.line_num} has {len(fields)} fields, the header has {len(header)} ({path})"
-            )
-        yield f"line {reader.line_num}", dict(zip(header, fields))
+            yield where, BadRecord(f"has {len(fields)} fields, the header has {len(header)}")
+            continue
+        yield where, dict(zip(header, fields))
 
 
 def _field(record, key: str, who: str, where: str, path: Path, *, required: bool) -> str | None:
     for alias in _FIELD_ALIASES[key]:
         if isinstance(record, dict) and record.get(alias) is not None:
             value = text_field(record, alias, who, where, path)
-            return normalise_space(value) or None
+            return normalise_space(html.unescape(value)) or None
     if required:
         text_field(record, key, who, where, path)  # raises: not an object, or no such key
     return None
 
 
-def load_stanford_courses(path: str | Path) -> pl.DataFrame:
+def _course(record, who: str, where: str, path: Path) -> dict:
+    """Title, description and code of one catalog record; BadRecord when it has no usable title or description."""
+    if isinstance(record, BadRecord):
+        raise record
+    try:
+        title = _field(record, "title", who, where, path, required=True)
+        description = _field(record, "description", who, where, path, required=True)
+    except InputError as exc:
+        raise BadRecord(str(exc).split(f"{where}: ", 1)[-1].rsplit(f" ({path})", 1)[0]) from None
+    if not title:
+        raise BadRecord("has an empty 'title'")
+    if not description:
+        raise BadRecord(f"course '{title}' has an empty 'description'")
+    code = _field(record, "code", who, where, path, required=False)
+    if code is None:
+        subject = _field(record, "subject", who, where, path, required=False)
+        number = _field(record, "number", who, where, path, required=False)
+        if subject and number:
+            code = f"{subject} {number}"
+    return {"title": title, "description": description, "code": code}
+
+
+def load_stanford_courses(path: str | Path, on_bad_record: str) -> pl.DataFrame:
     """Read a course catalog into one row per course (columns: STANFORD_COURSE_COLUMNS), in file order.
 
     CSV needs a header naming ``title`` (or ``course``) and ``description``
-    columns, in any order, and may have ``code`` and other columns (ignored).
-    ``seed_id`` is a hash of (source, code, title). A course seen before (same
-    code and title) is skipped. Raises InputError naming the file and the
-    line or record for: a missing or malformed file, a course without title or
-    description, a CSV line with the wrong number of fields, and an empty
-    catalog.
+    columns, in any order, and may have a ``code`` column, or ``subject`` and
+    ``number`` columns that make the code, and others (ignored). HTML entities
+    in the fields are unescaped (``&amp;`` -> ``&``).
+
+    A course is identified by its code and title, and by its description too
+    when the catalog has no code: two courses named "Independent Study" in two
+    departments stay two courses. A course seen before is skipped and counted.
+    Cross-listing stubs ("Same as PS 201. See PS 201.") are dropped and counted.
+    ``seed_id`` is a hash of that identity.
+
+    A record without title or description, or a CSV line with the wrong number
+    of fields, is a bad record: with `on_bad_record` "error" it raises
+    InputError naming the file and the line; with "skip" it is logged with its
+    line and counted. A header without a title or description column, a file
+    cut off inside a quoted field, a missing or malformed file and an empty
+    catalog always raise InputError naming the file.
     """
     path = Path(path)
     who = "seeds/stanford"
+    if on_bad_record not in {"error", "skip"}:
+        raise InputError(f"{who}: config key 'sources.stanford.on_bad_record' is '{on_bad_record}', expected error or skip")
     rows: list[dict] = []
     seen: set[str] = set()
-    duplicates = 0
+    duplicates = stubs = skipped = 0
     for where, record in _catalog_records(path, who):
-        title = _field(record, "title", who, where, path, required=True)
-        if not title:
-            raise record_error(who, where, "has an empty 'title'", path)
-        description = _field(record, "description", who, where, path, required=True)
-        if not description:
-            raise record_error(who, where, f"course '{title}' has an empty 'description'", path)
-        code = _field(record, "code", who, where, path, required=False)
-        seed_id = stable_hash(OUTLINE_SOURCE, code, title)
+        try:
+            course = _course(record, who, where, path)
+        except BadRecord as exc:
+            if on_bad_record == "error":
+                raise InputError(
+                    f"{who}: {where}: {exc} (config key sources.stanford.on_bad_record is 'error'; "
+                    f"'skip' would skip it) ({path})"
+                ) from None
+            skipped += 1
+            log.warning("%s: %s skipped: %s (%s)", who, where, exc, path)
+            continue
+        if is_cross_listing_stub(course["description"]):
+            stubs += 1
+            log.info("%s: %s: cross-listing stub '%s' dropped (%s)", who, where, course["description"], path)
+            continue
+        identity = (course["code"], course["title"]) if course["code"] else (None, course["title"], course["description"])
+        seed_id = stable_hash(OUTLINE_SOURCE, *identity)
         if seed_id in seen:
             duplicates += 1
             continue
         seen.add(seed_id)
         rows.append(
-            {"seed_id": seed_id, "source": OUTLINE_SOURCE, "code": code, "course": title, "description": description}
+            {
+                "seed_id": seed_id,
+                "source": OUTLINE_SOURCE,
+                "code": course["code"],
+                "course": course["title"],
+                "description": course["description"],
+            }
         )
     if not rows:
         raise InputError(f"{who}: no courses in the catalog ({path})")
-    if duplicates:
-        log.info("%s: %d duplicate courses skipped (%s)", who, duplicates, path)
-    log.info("%s: %d courses (%s)", who, len(rows), path)
+    log.info(
+        "%s: %d courses; %d bad records skipped, %d cross-listing stubs dropped, %d duplicates skipped (%s)",
+        who,
+        len(rows),
+        skipped,
+        stubs,
+        duplicates,
+        path,
+    )
     return pl.DataFrame(rows, schema=STANFORD_COURSE_SCHEMA, orient="row")
 
 
@@ -315,12 +411,12 @@ def read_outlines(paths: list[str]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={"seed_id": pl.String, "text": pl.String, "prompt_id": pl.String}, orient="row")
 
 
-def load_stanford_units(courses: str | Path, outline_paths: list[str]) -> pl.DataFrame:
+def load_stanford_units(courses: str | Path, outline_paths: list[str], on_bad_record: str) -> pl.DataFrame:
     """Unit seeds (STANFORD_COLUMNS) from the catalog file and the generated outline files."""
     outlines = read_outlines(outline_paths)
     if outlines["prompt_id"].null_count() == outlines.height:
         outlines = outlines.drop("prompt_id")
-    return outline_unit_seeds(load_stanford_courses(courses), outlines)
+    return outline_unit_seeds(load_stanford_courses(courses, on_bad_record), outlines)
 
 # ----------------------------------------------------------------------------- registry interface
 
@@ -331,7 +427,7 @@ def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
     """Unit seeds from `sources.stanford.courses` and the generated outline shards (`reads["outlines"]`)."""
     if not reads.get("outlines"):
         raise InputError("seeds/stanford: no 'outlines' given (the outline generation shards, made by the workflow)")
-    return load_stanford_units(spec["courses"], list(reads["outlines"]))
+    return load_stanford_units(spec["courses"], list(reads["outlines"]), spec["on_bad_record"])
 
 
 def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):

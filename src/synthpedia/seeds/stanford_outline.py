@@ -15,8 +15,13 @@ COLUMNS = STANFORD_COURSE_COLUMNS
 
 
 def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
-    """One seed per course of the catalog `spec["courses"]`."""
-    return load_stanford_courses(spec["courses"])
+    """One seed per course of the catalog `spec["courses"]`.
+
+    The step's settings are `sources.stanford.outline` plus the catalog path;
+    `on_bad_record` is read there when the workflow passes it, and is "error"
+    otherwise, the strict reading (the unit step applies the configured policy).
+    """
+    return load_stanford_courses(spec["courses"], spec.get("on_bad_record", "error"))
 
 
 def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):
