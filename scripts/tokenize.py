@@ -1,15 +1,11 @@
-import os
-
 import _paths  # noqa: F401 (puts src/ on the path)
 from synthpedia.logs import log_to
 from synthpedia.runtime import prepare_job
 
 if __name__ == "__main__":  # datatrove starts workers with forkserver: guard the entry point
     log_to(snakemake.log[0])
-    # encode_batch runs on tokenizers' thread pool, which prepare_job sizes to the job's threads
-    # but turns off unless told otherwise: datatrove runs this job's one task in-process.
-    os.environ["TOKENIZERS_PARALLELISM"] = "true"
-    prepare_job(offline=snakemake.config["offline"], threads=snakemake.threads)
+    # encode_batch runs in-process (datatrove's one task) on the job's threads.
+    prepare_job(offline=snakemake.config["offline"], threads=snakemake.threads, parallel_tokenizers=True)
 
     from synthpedia.tokens import tokenize_job
 

@@ -1,14 +1,10 @@
-import os
-
 import _paths  # noqa: F401 (puts src/ on the path)
 from synthpedia.logs import log_to
 from synthpedia.runtime import prepare_job
 
 log_to(snakemake.log[0])
-# BPE training runs on tokenizers' thread pool, which prepare_job sizes to the job's threads
-# but turns off unless told otherwise: this job forks nothing, so let it run.
-os.environ["TOKENIZERS_PARALLELISM"] = "true"
-prepare_job(offline=snakemake.config["offline"], threads=snakemake.threads)
+# BPE training runs in-process on the job's threads; this job forks nothing.
+prepare_job(offline=snakemake.config["offline"], threads=snakemake.threads, parallel_tokenizers=True)
 
 from synthpedia.tokens import train_tokenizer_job  # noqa: E402
 

@@ -25,7 +25,7 @@ THREAD_VARIABLES = (
 )
 
 
-def prepare_job(offline: bool, threads: int | None = None) -> None:
+def prepare_job(offline: bool, threads: int | None = None, parallel_tokenizers: bool = False) -> None:
     """Set hub access and thread budgets for this job's process (and the processes it starts).
 
     `offline`: the config key `offline`; true sets the hub libraries' offline
@@ -37,7 +37,7 @@ def prepare_job(offline: bool, threads: int | None = None) -> None:
     if offline:
         for name in OFFLINE_VARIABLES:
             os.environ[name] = "1"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ["TOKENIZERS_PARALLELISM"] = "true" if parallel_tokenizers else "false"
     if threads:
         threads = max(1, int(threads))
         for name in THREAD_VARIABLES:

@@ -1,4 +1,4 @@
-"""Workflow tests: lint, format, dry runs, and a real run of the whole embedded default."""
+"""Workflow tests: lint, format, dry runs, and a real run of the whole chain at its smallest size."""
 
 import subprocess
 import sys
@@ -6,13 +6,34 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 
 from conftest import ROOT, copy_workflow, jobs_planned, snakemake
 
+BIN = Path(sys.executable).parent
+
+# The embedded default trimmed to the least that still runs every stage for every source:
+# one prompt per source (two for OpenStax, so both of its shards can hold one), short
+# completions, a few training steps and evaluation items. Merged over config.yaml.
+SMALLEST = {
+    "sources": {
+        **{source: {"max_prompts": 1} for source in ("wikihow", "web", "khanacademy", "automathtext",
+                                                      "ultrachat", "openhermes")},
+        "openstax": {"max_prompts": 2},
+        "stanford": {"max_prompts": 1, "outline": {"max_prompts": 1}},
+    },
+    "generation": {"sampling": {"max_tokens": 96}},
+    "train": {"runs": {"tiny": {"params": {"steps": 12, "warmup_steps": 2}}}},
+    "evaluation": {"max_samples": 12},
+}
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    """A copy of the workflow, so runs never write into the checkout."""
-    return copy_workflow(tmp_path_factory.mktemp("workflow"))
+    """A copy of the workflow with the smallest config beside it, so runs never write into the checkout."""
+    copy = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    (copy / "smallest.yaml").write_text(yaml.safe_dump(SMALLEST))
+    return copy
 
 
 def test_lint_is_clean():
@@ -29,7 +50,7 @@ def test_snakefmt_check_passes():
 
 def test_dry_run_lists_every_stage():
     counts = jobs_planned(snakemake("-n", "--forceall").stdout)
-    for rule in ("seeds", "prompts_openstax", "prompts_wikihow", "generate", "decontaminate", "dedup", "tokenizer",
+    for rule in ("seeds", "prompts_openstax", "prompts_wikihow", "generate", "decontaminate", "dedup", "train_tokenizer",
                  "tokenize", "train", "evaluate", "eval_table", "contamination_table", "generation_table"):
         assert counts.get(rule, 0) >= 1, (rule, counts)
     # One job per prompt shard, known from the config before anything runs
@@ -49,7 +70,8 @@ def test_bad_config_fails_before_any_job(tmp_path):
 
 @pytest.mark.e2e
 def test_default_chain_runs_end_to_end_and_reruns_only_stale_targets(workdir):
-    snakemake("--profile", "profiles/default", cwd=workdir)
+    run = ("--profile", "profiles/default", "--configfile", "smallest.yaml")
+    snakemake(*run, cwd=workdir)
     tables = workdir / "results" / "tables"
     contamination = pl.read_csv(tables / "contamination.csv")
     assert {"group", "benchmark", "samples_removed", "unique_benchmark_items"} <= set(contamination.columns)
@@ -72,13 +94,13 @@ def test_default_chain_runs_end_to_end_and_reruns_only_stale_targets(workdir):
     assert (workdir / "results" / "checkpoints" / "tiny" / "config.json").exists()
 
     # A second run has nothing to do.
-    again = snakemake("-n", "--profile", "profiles/default", cwd=workdir)
+    again = snakemake("-n", *run, cwd=workdir)
     assert "Nothing to be done" in again.stdout + again.stderr
 
     # Editing one OpenStax template reruns OpenStax prompts and what follows, not WikiHow's.
     template = workdir / "templates" / "openstax" / "textbook.j2"
     template.write_text(template.read_text() + "\nBe concise.\n")
-    counts = jobs_planned(snakemake("-n", "--profile", "profiles/default", cwd=workdir).stdout)
+    counts = jobs_planned(snakemake("-n", *run, cwd=workdir).stdout)
     assert counts.get("prompts_openstax") == 1
     assert "prompts_wikihow" not in counts and "seeds" not in counts
     assert counts.get("generate") == 2  # the two OpenStax shards only
