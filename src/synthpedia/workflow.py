@@ -151,3 +151,56 @@ def template_files(name: str, templates_dir: str | os.PathLike = ROOT / "templat
 def generation_env(config: dict) -> str:
     """The conda env of generation jobs: vLLM has its own (CUDA wheels); the others share one."""
     return "../envs/vllm.yaml" if config["generation"]["backend"] == "vllm" else "../envs/generate.yaml"
+
+
+# ----------------------------------------------------------------------------- presets
+
+# A config file with this top-level block is a complete preset (config/cosmopedia.yaml): the
+# embedded default (config.yaml) is not read under it, except the keys it names under `shared`.
+PRESET_KEY = "preset"
+
+
+def is_preset(config: dict) -> bool:
+    """Whether `config` (the --configfile files and --config values, merged) holds a preset block."""
+    return isinstance(config.get(PRESET_KEY), dict)
+
+
+def merge_config(base: dict, override: dict) -> dict:
+    """`override` on top of `base`, dicts merged key by key (Snakemake's update_config, on copies)."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merge_config(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def preset_config(given: dict, default_path: str | os.PathLike) -> dict:
+    """The effective config of preset `given`: the preset itself over the top-level keys it shares.
+
+    `given`: the --configfile files (and --config values) as Snakemake merged them, with a
+    `preset:` block (`name`, `shared`: top-level keys taken from the embedded default at
+    `default_path`). The block itself is not part of the result; every other key comes from
+    `given` or, when absent there, the schema's defaults (filled in by validate_config).
+    """
+    import yaml
+
+    block = given[PRESET_KEY]
+    unknown = sorted(set(block) - {"name", "shared"})
+    if unknown:
+        raise InputError(f"config key '{PRESET_KEY}': unknown keys {unknown} (known: name, shared)")
+    shared = list(block.get("shared") or [])
+    found = {}
+    if shared:
+        with open(default_path, encoding="utf-8") as fh:
+            default = yaml.safe_load(fh) or {}
+        for key in shared:
+            if key not in default:
+                raise InputError(f"config key '{PRESET_KEY}.shared': '{key}' is not a key of {default_path}")
+            found[key] = default[key]
+    return merge_config(found, {k: v for k, v in given.items() if k != PRESET_KEY})
+
+
+def apply_preset(config: dict, default_path: str | os.PathLike) -> None:
+    """Replace `config` in place by its preset's effective config (see preset_config)."""
+    effective = preset_config(config, default_path)
+    config.clear()
+    config.update(effective)

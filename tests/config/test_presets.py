@@ -1,9 +1,10 @@
-"""The paper-scale preset (config/cosmopedia.yaml): valid, and its DAG plans as it should.
+"""The paper-scale preset (config/cosmopedia.yaml): complete, uncapped, and its DAG plans as it should.
 
-Its seed inputs are not bundled (they live under data/ on a cluster), so the dry run points each
-source at the bundled sample of the same format and keeps the preset's shard counts: the DAG has
-the paper's shape. Sources whose audiences lack instructions for their styles in config.yaml are
-left out of the dry run (and named in the output).
+A preset is complete: config.yaml (the laptop run) is not read under it, except the top-level keys
+it names under `preset.shared`. The tests compute its effective config the way the Snakefile does
+(Snakemake's own loader and merge for the --configfile files, then the preset rule), and run the
+README's "check the DAG first" command, which adds config/stand-in-inputs.yaml: the real seed
+inputs are not bundled.
 """
 
 from __future__ import annotations
@@ -14,87 +15,134 @@ import time
 
 import pytest
 import yaml
-from conftest import ROOT
-from conftest import jobs_planned, snakemake
+from conftest import ROOT, copy_workflow, jobs_planned, snakemake
+from snakemake.common.configfile import load_configfile
+from snakemake.utils import update_config
 
 import synthpedia.config as config_module
 from synthpedia.errors import InputError
+from synthpedia.workflow import is_preset, merge_config, preset_config
 
 PRESET = ROOT / "config" / "cosmopedia.yaml"
-BUNDLED_INPUTS = {
-    "web": {"inputs": ["resources/web"]},
-    "stanford": {"courses": "resources/stanford/courses.csv"},
-    "ultrachat": {"files": ["resources/ultrachat/questions.jsonl"]},
-    "openhermes": {"files": ["resources/openhermes/conversations.jsonl"]},
-    "automathtext": {"files": ["resources/automathtext/math.jsonl"]},
-    "wikihow": {"titles": "resources/wikihow/titles.tsv"},
-    "openstax": {"books": ["resources/openstax/introduction-to-ecology/collections/"
-                           "introduction-to-ecology.collection.xml"]},
-    "khanacademy": {"topics": "resources/khanacademy/topics.json"},
-}
+STAND_IN = ROOT / "config" / "stand-in-inputs.yaml"
+DEFAULT = ROOT / "config.yaml"
 
 
-def merged(base: dict, override: dict) -> dict:
-    """`override` on top of `base`, dicts merged key by key (as Snakemake merges --configfile)."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+def effective_config(*configfiles, default=DEFAULT) -> dict:
+    """The config the Snakefile sees for `--configfile *configfiles`, before validation."""
+    given = {}
+    for path in configfiles:  # Snakemake merges the --configfile files in order
+        update_config(given, load_configfile(str(path)))
+    if is_preset(given):
+        return preset_config(given, default)
+    merged = copy.deepcopy(load_configfile(str(default)))
+    update_config(merged, given)
+    return merged
+
+
+def validated(config: dict, monkeypatch) -> dict:
+    """`config` validated with defaults filled in, its input files not checked (not bundled)."""
+    monkeypatch.setattr(config_module, "_check_files", lambda config, sources, base_dir: None)
+    monkeypatch.setattr(config_module, "_check_benchmark_files", lambda config, base_dir: None)
+    return config_module.validate_config(copy.deepcopy(config), base_dir=ROOT)
+
+
+def leaves(tree, prefix=()):
+    """(key path, value) of every non-dict value of a nested dict."""
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from leaves(value, prefix + (key,))
+        else:
+            yield prefix + (key,), value
+
+
+def poisoned(default: dict, shared) -> dict:
+    """`default` with every value outside the `shared` top-level keys replaced by a sentinel."""
+    out = {}
+    for key, value in default.items():
+        if key in shared:
+            out[key] = value
+        elif isinstance(value, dict):
+            out[key] = poisoned(value, ())
+        else:
+            out[key] = "<from config.yaml>"
     return out
 
 
-def load(path):
-    return yaml.safe_load(path.read_text())
+def test_preset_takes_nothing_from_config_yaml_but_its_shared_keys(tmp_path, monkeypatch):
+    shared = yaml.safe_load(PRESET.read_text())["preset"]["shared"]
+    assert shared == ["audiences"]
+    fake = tmp_path / "config.yaml"
+    fake.write_text(yaml.safe_dump(poisoned(yaml.safe_load(DEFAULT.read_text()), shared)))
+    real, sentinel = effective_config(PRESET), effective_config(PRESET, default=fake)
+    assert real == sentinel  # no value of config.yaml reaches the preset, but the shared keys
+    assert "<from config.yaml>" not in str(sentinel)
+    assert "preset" not in real
+    assert real["audiences"] == yaml.safe_load(DEFAULT.read_text())["audiences"]
+    # An overlay without a preset block still merges over config.yaml (the laptop run's tweaks).
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("tokenizer: {vocab_size: 512}\n")
+    assert effective_config(overlay, default=fake)["seed"] == "<from config.yaml>"
 
 
-def test_preset_is_valid_and_has_the_original_settings(monkeypatch):
-    preset = load(PRESET)
-    # Everything but the input files (not bundled) and audience instructions (config.yaml's).
-    monkeypatch.setattr(config_module, "_check_files", lambda config, sources, base_dir: None)
-    monkeypatch.setattr(config_module, "_check_benchmark_files", lambda config, base_dir: None)
-    config = config_module.validate_config(merged(load(ROOT / "config.yaml"), preset))
-    assert set(config["sources"]) == set(BUNDLED_INPUTS)  # every seed source of the original
+def test_preset_is_uncapped_and_has_the_original_settings(monkeypatch):
+    config = validated(effective_config(PRESET), monkeypatch)
+    sources = config["sources"]
+    assert set(sources) == {"web", "stanford", "ultrachat", "openhermes", "automathtext", "wikihow", "openstax",
+                            "khanacademy"}
+    capped = {name: spec["max_prompts"] for name, spec in sources.items() if spec["max_prompts"] is not None}
+    assert not capped and sources["stanford"]["outline"]["max_prompts"] is None
+    web = sources["web"]
+    assert web["labelling"]["samples"] == 10 and web["labelling"]["chars"] == 420
+    assert web["clustering"]["algorithm"] == "dbscan" and web["clustering"]["eps"] == 0.08
+    assert sources["openstax"]["audiences"] == ["young_children", "high_school", "college", "researchers"]
+    assert sources["openstax"]["variants"] == ["plain", "with_extract"]
+    assert sources["openhermes"]["styles"] == ["young_children_story", "problem_solving_story", "reddit_post"]
+    assert len(sources["ultrachat"]["styles"]) == 5
+    assert config["tokenizer"]["vocab_size"] == 32000
+    assert {"arc_easy", "arc_challenge", "boolq", "hellaswag", "mmlu", "openbookqa", "piqa", "siqa",
+            "winogrande"} == set(config["benchmarks"])
     gen = config["generation"]
     assert gen["backend"] == "vllm" and gen["model"] == "mistralai/Mixtral-8x7B-Instruct-v0.1"
-    assert gen["vllm"]["tensor_parallel_size"] in (2, 4)
     assert gen["sampling"] == {"max_tokens": 2500, "temperature": 0.6, "top_p": 0.95, "top_k": 50,
                                "repetition_penalty": 1.2}
     assert gen["min_completion_tokens"] == 150
-    shards = sum(spec["shards"] for spec in config["sources"].values())
-    assert 1000 <= shards <= 3000  # ~30M prompts at 10-23k prompts per generation job
+    assert 1000 <= sum(spec["shards"] for spec in sources.values()) <= 3000  # 10-23k prompts per job
 
 
-@pytest.fixture
-def runnable_preset(tmp_path):
-    """The preset with bundled inputs, keeping the sources config.yaml has audience instructions for."""
-    base, preset = load(ROOT / "config.yaml"), load(PRESET)
-    preset.pop("benchmarks")  # the full sets are not bundled: config.yaml's samples stand in
-    kept, left_out = {}, {}
-    for source, spec in preset["sources"].items():
-        spec = {**spec, **BUNDLED_INPUTS[source]}
-        try:
-            config_module.validate_config(merged(base, {**preset, "sources": {source: spec}}), base_dir=ROOT)
-            kept[source] = spec
-        except InputError as err:
-            left_out[source] = str(err)
-    preset["sources"] = kept
-    path = tmp_path / "cosmopedia-bundled.yaml"
-    path.write_text(yaml.safe_dump(preset))
-    return path, kept, left_out
+def test_stand_in_inputs_change_only_input_paths(monkeypatch):
+    plain, stand_in = effective_config(PRESET), effective_config(PRESET, STAND_IN)
+    differing = {path[:3] for path, value in leaves(stand_in) if dict(leaves(plain)).get(path) != value}
+    assert differing and all(path[0] == "benchmarks" or path[2] in ("inputs", "courses", "files", "titles", "books",
+                                                                      "topics") for path in differing)
+    validated(stand_in, monkeypatch)
 
 
-def test_preset_dry_run_plans_one_gpu_job_per_shard(runnable_preset):
-    path, kept, left_out = runnable_preset
-    assert {"openstax", "wikihow"} <= set(kept), left_out
+def test_missing_input_names_its_config_key(tmp_path):
+    proc = snakemake("-n", "--configfile", str(PRESET), check=False)
+    assert proc.returncode != 0
+    assert re.search(r"config key 'sources\.\w+\.\w+': file not found: data/", proc.stdout + proc.stderr)
+    with pytest.raises(InputError, match=r"preset\.shared.*nothing"):
+        preset_config({"preset": {"shared": ["nothing"]}}, DEFAULT)
+    assert merge_config({"a": {"b": 1, "c": 2}}, {"a": {"b": 3}}) == {"a": {"b": 3, "c": 2}}
+
+
+@pytest.mark.e2e  # a dry run of ~3.7k jobs: about 30-60 s on 2 shared cores
+def test_check_the_dag_first_command_plans_the_paper_dag_without_config_yaml(tmp_path):
+    """The README's dry run, in a copy whose config.yaml is invalid outside `audiences`: never read."""
+    work = copy_workflow(tmp_path / "wf")
+    default = yaml.safe_load((work / "config.yaml").read_text())
+    (work / "config.yaml").write_text(yaml.safe_dump({"audiences": default["audiences"],
+                                                      "generation": {"sampling": {"temperature": "hot"}}}))
     start = time.monotonic()
-    out = snakemake("-n", "--forceall", "--configfile", str(path)).stdout
+    out = snakemake("-n", "--profile", "profiles/slurm", "--configfile", "config/cosmopedia.yaml",
+                    "config/stand-in-inputs.yaml", cwd=work).stdout
     seconds = time.monotonic() - start
     counts = jobs_planned(out)
-    config = config_module.validate_config(merged(load(ROOT / "config.yaml"), load(path)), base_dir=ROOT)
-    dataset_shards = sum(spec["shards"] for spec in config["sources"].values())  # the preset's + config.yaml's
-    outline_shards = config["sources"]["stanford"]["outline"]["shards"] if "stanford" in config["sources"] else 0
-    assert counts["generate"] == dataset_shards + outline_shards  # one job per prompt shard
-    assert counts["decontaminate"] == dataset_shards
+    config = effective_config(PRESET)
+    shards = sum(spec["shards"] for spec in config["sources"].values())
+    assert counts["generate"] == shards + config["sources"]["stanford"]["outline"]["shards"]
+    assert counts["decontaminate"] == shards
     generate_resources = re.findall(r"rule generate:.*?resources: ([^\n]*)", out, flags=re.S)
     assert generate_resources and all("gpu=2" in r for r in generate_resources)
-    print(f"cosmopedia dry run ({', '.join(sorted(kept))}; left out: {', '.join(sorted(left_out)) or '-'}): "
-          f"{sum(counts.values())} jobs, {seconds:.1f} s")
+    print(f"cosmopedia dry run: {sum(counts.values())} jobs, {seconds:.1f} s")

@@ -1,4 +1,9 @@
-"""Rule web_cluster: embeddings -> UMAP (seeded) then HDBSCAN -> labels, 2-D map, centroids."""
+"""Rule web_cluster: embeddings -> UMAP (seeded) then HDBSCAN or DBSCAN -> labels, 2-D map, centroids.
+
+`sources.web.clustering.algorithm` picks the density clustering on the UMAP projection:
+hdbscan (the default: no radius to tune) or dbscan, the original's text-clustering choice
+(eps 0.08, min_samples 50 on a 2-D cosine UMAP).
+"""
 
 from __future__ import annotations
 
@@ -39,31 +44,41 @@ def _umap_projection(embeddings: np.ndarray, params: Mapping, seed: int, dims: i
 def cluster(
     embeddings: np.ndarray, params: Mapping, seed: int, threads: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(labels, coords2d, centroids): UMAP (seeded) then HDBSCAN; the same seed gives the same result.
+    """(labels, coords2d, centroids): UMAP (seeded) then HDBSCAN or DBSCAN; the same seed gives the same result.
 
     `params` (config `sources.web.clustering`): n_neighbors, min_dist,
-    n_components (UMAP, cosine metric) and min_cluster_size, min_samples
-    (HDBSCAN). `threads`: the job's threads, the most HDBSCAN uses (a seeded
-    UMAP uses one).
+    n_components (UMAP, cosine metric), algorithm, and min_cluster_size,
+    min_samples (HDBSCAN) or eps, min_samples (DBSCAN). `threads`: the job's
+    threads, the most the clustering uses (a seeded UMAP uses one).
     labels[i] is document i's cluster (0..k-1, NOISE for noise); coords2d is
     the 2-D UMAP map (the projection itself when n_components is 2);
     centroids[c] is the L2-normalised mean embedding of cluster c, in the
     embedding space (new documents are assigned there).
     """
-    import hdbscan
-
     n = embeddings.shape[0]
     if n < 5:
         raise InputError(f"web: {n} documents left after filtering: too few to cluster (need at least 5)")
     reduced = _umap_projection(embeddings, params, seed, int(params["n_components"]))
     coords2d = reduced if reduced.shape[1] == 2 else _umap_projection(embeddings, params, seed, 2)
-    labels = hdbscan.HDBSCAN(
+    labels = np.asarray(density_labels(reduced, params, threads), dtype=np.int64)
+    return labels, np.asarray(coords2d, dtype=np.float32), cluster_centroids(embeddings, labels)
+
+
+def density_labels(points: np.ndarray, params: Mapping, threads: int) -> np.ndarray:
+    """Cluster labels (0..k-1, NOISE) of `points` by params["algorithm"]: hdbscan or dbscan."""
+    if params.get("algorithm", "hdbscan") == "dbscan":
+        from sklearn.cluster import DBSCAN
+
+        return DBSCAN(eps=float(params["eps"]), min_samples=int(params["min_samples"]), n_jobs=threads).fit_predict(
+            points
+        )
+    import hdbscan
+
+    return hdbscan.HDBSCAN(
         min_cluster_size=int(params["min_cluster_size"]),
         min_samples=int(params["min_samples"]),
         core_dist_n_jobs=threads,  # exact core distances: the thread count changes no label
-    ).fit_predict(reduced)
-    labels = np.asarray(labels, dtype=np.int64)
-    return labels, np.asarray(coords2d, dtype=np.float32), cluster_centroids(embeddings, labels)
+    ).fit_predict(points)
 
 
 def cluster_centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
