@@ -16,7 +16,7 @@ from typing import Iterable
 from .config import configured_sources, load_schema, validate_config  # noqa: F401 (the rule files' entry)
 from .errors import InputError
 from .ids import config_hash  # noqa: F401 (re-exported for the rule files)
-from .registry import ROOT, Source, input_files, registry, source_spec
+from .registry import ROOT, input_files, registry, source_spec
 
 BACKENDS = ("llamacpp", "openai", "vllm")
 

@@ -5,9 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
-import pytest
 import yaml
 
 from conftest import ROOT, copy_workflow, jobs_planned, snakemake
