@@ -314,3 +314,28 @@ def test_book_or_module_listed_twice_is_rejected(book_copy):
     with pytest.raises(InputError, match="module m90011 is listed more than once") as err:
         load_openstax([str(book_copy)])
     assert str(book_copy) in str(err.value)
+
+
+def test_wikihow_tsv_header_in_another_shape_is_read_not_taken_as_a_title(tmp_path):
+    path = tmp_path / "titles.tsv"
+    path.write_text("URL\tTitle\tCategory\nhttps://w.example/1\tHow to Knit\tHobbies\nhttps://w.example/2\tHow to Swim\t\n")
+    df = load_wikihow(str(path))
+    assert df.select("title", "category").rows() == [("How to Knit", "Hobbies"), ("How to Swim", None)]
+    only_titles = tmp_path / "only.tsv"
+    only_titles.write_text("Title\nHow to Knit\n")
+    assert load_wikihow(str(only_titles)).select("title", "category").rows() == [("How to Knit", None)]
+
+
+def test_wikihow_tsv_header_without_title_column_is_an_error(tmp_path):
+    path = tmp_path / "titles.tsv"
+    path.write_text("url\tcategory\nhttps://w.example/1\tHobbies\n")
+    with pytest.raises(InputError, match=r"line 1 is a header without a title column \(it has: url, category\)") as err:
+        load_wikihow(str(path))
+    assert str(path) in str(err.value)
+
+
+def test_wikihow_titles_lose_nul_and_control_bytes(tmp_path):
+    path = tmp_path / "titles.tsv"
+    path.write_bytes(b"title\tcategory\nHow to\x00 Bake\x07 Bread\x1b\tFood\x7f\n")
+    df = load_wikihow(str(path))
+    assert df.select("title", "category").rows() == [("How to Bake Bread", "Food")]

@@ -1,11 +1,16 @@
-"""Rule web_extract: WARC(.gz) and HTML files -> documents (doc_id, url, text).
+"""Rule web_extract: WARC(.gz) and HTML(.gz) files -> documents (doc_id, url, text).
 
 The workflow layer lists the files (synthpedia.workflow.web_input_files, the
 rule's input); this module reads exactly those files and searches no folder.
+A page saved gzip-compressed (``page.html.gz``, or a ``.html`` file that is gzip
+inside) is decompressed. A file named like HTML that holds binary data (an image,
+a PDF) is skipped, counted and logged with its name. No document at all is an
+error naming ``sources.web.inputs``, never an empty table that fails later.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import logging
 import os
@@ -27,6 +32,15 @@ WEB_DOC_COLUMNS = ("doc_id", "url", "text")
 EXTRACTORS = ("resiliparse", "trafilatura")
 
 _HTML_SNIFF = (b"<html", b"<!doctype html", b"<head", b"<body", b"<div", b"<p>", b"<p ")
+_GZIP_MAGIC = b"\x1f\x8b"
+_HTML_GZ_SUFFIXES = (".html.gz", ".htm.gz", ".xhtml.gz")
+# Bytes that never occur in a text page (NUL and C0 controls other than tab, newline, form feed, return).
+_BINARY_BYTES = bytes(set(range(32)) - {9, 10, 12, 13})
+_BINARY_SHARE = 0.02  # of the first 8 KiB: above this, the file is not text
+
+
+class NotAPage(Exception):
+    """A file named like an HTML page whose content is not text."""
 
 
 def _unknown_extractor(extractor: str) -> InputError:
@@ -148,12 +162,32 @@ def _canonical_url(html: str) -> str | None:
     return (match.group(1) or match.group(2)) if match else None
 
 
+def looks_binary(body: bytes) -> bool:
+    """True when the start of `body` holds NUL or too many control bytes to be a text page."""
+    head = body[:8192]
+    if not head:
+        return False
+    if b"\x00" in head:
+        return True
+    return sum(head.count(bytes([b])) for b in _BINARY_BYTES) / len(head) > _BINARY_SHARE
+
+
 def _html_page(path: Path) -> tuple[str, str, str]:
-    """("", URL, HTML) of a bare HTML file: its canonical URL when it names one, else its path."""
+    """("", URL, HTML) of a bare HTML file (gzip-compressed or not): its canonical URL when it names one, else its path.
+
+    Raises NotAPage for a file whose content is binary, InputError for an unreadable file.
+    """
     try:
         body = path.read_bytes()
     except OSError as err:
         raise InputError(f"web: {path}: cannot read: {err}") from err
+    if body.startswith(_GZIP_MAGIC):
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError) as err:
+            raise InputError(f"web: {path}: gzip-compressed page does not decompress: {err}") from err
+    if looks_binary(body):
+        raise NotAPage(f"web: {path}: binary content, not an HTML page")
     html = _decode(body, None)
     return "", _canonical_url(html) or path.as_posix(), html
 
@@ -161,11 +195,13 @@ def _html_page(path: Path) -> tuple[str, str, str]:
 def _pages(path: Path) -> Iterator[tuple[str, str, str]]:
     """(record id, URL, HTML) of each page in one input file, chosen by its kind (web_file_kind)."""
     kind = web_file_kind(path)
+    if kind is None and path.name.lower().endswith(_HTML_GZ_SUFFIXES):
+        kind = "html"
     if kind == "warc":
         return _warc_pages(path)
     if kind == "html":
         return iter([_html_page(path)])
-    raise InputError(f"web: {path}: not a WARC (.warc, .warc.gz) or HTML (.html, .htm) file")
+    raise InputError(f"web: {path}: not a WARC (.warc, .warc.gz) or HTML (.html, .htm, .html.gz) file")
 
 
 def extract_web(files: Iterable[str | os.PathLike], extractor: str, min_chars: int) -> pl.DataFrame:
@@ -173,17 +209,26 @@ def extract_web(files: Iterable[str | os.PathLike], extractor: str, min_chars: i
 
     `files`: the files themselves (synthpedia.workflow.web_input_files turns
     config inputs into this list). Only HTTP responses carrying HTML are read
-    from WARC files. `doc_id` is a stable hash of the URL (the file path for a
+    from WARC files; HTML files may be gzip-compressed; binary files named like
+    HTML are skipped and counted. `doc_id` is a stable hash of the URL (the file path for a
     bare HTML file without a canonical link) and the WARC record id. Texts
     shorter than `min_chars` are dropped; repeated doc_ids keep their first
-    occurrence. Raises InputError naming the file and record of a malformed input.
+    occurrence. Raises InputError naming the file and record of a malformed input,
+    and naming config key sources.web.inputs when no document is left.
     """
     if extractor not in EXTRACTORS:
         raise _unknown_extractor(extractor)
     rows, seen = [], set()
-    short = 0
-    for path in map(Path, files):
-        for record_id, url, html in _pages(path):
+    short = binary = 0
+    files = [Path(f) for f in files]
+    for path in files:
+        try:
+            pages = list(_pages(path)) if web_file_kind(path) != "warc" else _pages(path)
+        except NotAPage as err:
+            binary += 1
+            log.warning("%s: skipped", err)
+            continue
+        for record_id, url, html in pages:
             try:
                 text = html_to_text(html, extractor)
             except Exception as err:  # a parser failure on one page names it; it does not hide
@@ -197,7 +242,20 @@ def extract_web(files: Iterable[str | os.PathLike], extractor: str, min_chars: i
                 continue
             seen.add(doc_id)
             rows.append({"doc_id": doc_id, "url": url, "text": text})
-    log.info("extracted %d documents (%d shorter than %d characters dropped)", len(rows), short, min_chars)
+    log.info(
+        "extracted %d documents from %d files (%d shorter than %d characters dropped, %d binary files skipped)",
+        len(rows),
+        len(files),
+        short,
+        min_chars,
+        binary,
+    )
+    if not rows:
+        raise InputError(
+            f"web: no documents extracted from {len(files)} input files ({short} pages shorter than "
+            f"sources.web.min_chars={min_chars}, {binary} binary files skipped): config key 'sources.web.inputs' "
+            "must name WARC(.gz) or HTML(.gz) pages with text; leave the web source out of 'sources' to run without it"
+        )
     return pl.DataFrame(rows, schema={c: pl.String for c in WEB_DOC_COLUMNS})
 
 
