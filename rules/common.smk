@@ -96,6 +96,17 @@ def final_targets():
             "results/tables/dedup.csv",
         ]
         targets += expand("results/tokens/{source}/stats.json", source=SOURCES)
+        targets += [
+            "results/tables/diversity.csv",
+            "results/figures/diversity.png",
+            "results/report/samples.html",
+            "results/report/removed_documents.html",
+            "results/figures/loss.png",
+            "results/figures/eval.png",
+            "results/figures/throughput.png",
+            "results/figures/contamination.png",
+            "results/dataset_export",
+        ]
     if "web" in SOURCES:
         targets += ["results/tables/web_topics.csv", "results/figures/web_clusters.png"]
     if RUNS:

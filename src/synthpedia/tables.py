@@ -135,6 +135,49 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "stderr": pl.Float64,
         "chance": pl.Float64,
     },
+    "diversity": {
+        "source": pl.String,
+        "style": pl.String,
+        "audience": pl.String,
+        "documents": pl.Int64,
+        "top20_opening_share": pl.Float64,  # texts opening with one of the group's 20 commonest first-5-word openings
+        "top_openings": pl.String,  # JSON: [[opening, count], ...], most common first
+        "distinct_1": pl.Float64,
+        "distinct_2": pl.Float64,
+        "distinct_3": pl.Float64,
+        "words_mean": pl.Float64,
+        "words_p50": pl.Float64,
+        "words_p90": pl.Float64,
+        "tokens_mean": pl.Float64,  # the model's completion tokens
+        "tokens_p50": pl.Float64,
+        "tokens_p90": pl.Float64,
+        "near_duplicate_sample": pl.Int64,
+        "near_duplicates": pl.Int64,
+        "near_duplicate_rate": pl.Float64,
+    },
+    "samples": {
+        "source": pl.String,
+        "style": pl.String,
+        "audience": pl.String,
+        "prompt_id": pl.String,
+        "seed_id": pl.String,
+        "template": pl.String,
+        "request_key": pl.String,
+        "prompt": pl.String,
+        "text": pl.String,
+        "completion_tokens": pl.Int64,
+    },
+    "removed_documents": {
+        "benchmark": pl.String,
+        "item_id": pl.String,
+        "ratio": pl.Float64,
+        "source": pl.String,
+        "prompt_id": pl.String,
+        "seed_id": pl.String,
+        "template": pl.String,
+        "request_key": pl.String,
+        "text": pl.String,  # the removed generation, cut for the report
+    },
 }
 
 

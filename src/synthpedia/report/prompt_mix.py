@@ -6,8 +6,8 @@ from typing import Sequence
 
 import polars as pl
 
-from .io import atomic_path, read_parquets
-from .tables import empty_table, write_table
+from ..io import atomic_path, read_parquets
+from ..tables import empty_table, write_table
 
 MIX_COLUMNS = ("source", "style", "audience")
 
