@@ -1,41 +1,48 @@
-"""Near-duplicate removal across all sources with datatrove's MinHash.
+"""Near-duplicate removal across all sources with datatrove's MinHash, as four kinds of jobs.
 
-`dedup_shards` reads every dataset shard, runs datatrove's four MinHash stages
-(signatures, buckets, clusters, filter) in a scratch folder, and writes each
-shard back without its near-duplicates, plus a per-source table.
+datatrove's four MinHash stages, each its own Snakemake job, so that no job
+holds more than one shard (or one bucket's sorted signature streams):
 
-Which copy of a cluster is kept: documents are fed to datatrove sorted by
-(source, prompt_id), and of each cluster of near-duplicates the FIRST document
-in that order is kept; the others are removed and name it in `duplicate_of`.
-datatrove's own clustering keeps the root of a union-by-size forest, which is
-deterministic but not a rule a user can state, so after its cluster stage we
-rewrite its `.remove` files from its cluster ids (`save_cluster_id=True`) and
-its filter stage then drops exactly those. The result does not depend on how
-documents are spread over shards or on the number of workers.
+1. `dedup_signatures_job`, one per clean shard: the shard's signatures, one
+   sorted file per bucket, and the shard's prompt ids in signature order;
+2. `dedup_buckets_job`, one per bucket: datatrove merges that bucket's sorted
+   files of every shard and writes the pairs of documents whose band matches;
+3. `dedup_clusters_job`, one: the pairs -> clusters (union-find over the
+   duplicates only) -> one `.remove` file per shard and the removed-rows table;
+4. `dedup_filter_job`, one per clean shard: datatrove's filter drops the
+   shard's removed rows; the dataset shard keeps the rest, columns and order.
+
+A shard's datatrove rank is its position in the list of all clean shards
+(sources sorted, then shards); inside a shard, documents go to datatrove
+sorted by prompt_id.
+
+Which copy of a cluster is kept: the FIRST in (source, prompt_id) order; the
+others are removed and name it in `duplicate_of`. datatrove's own clustering
+keeps the root of a union-by-size forest, which is deterministic but not a
+rule a user can state, so the cluster job rewrites its `.remove` files from
+its cluster ids (`save_cluster_id=True`) and the filter stage drops exactly
+those. The result does not depend on how documents are spread over shards.
 
 Documents with fewer words than `ngram` have no shingles, hence no signature:
 they are never treated as duplicates (datatrove's behaviour).
+
+Scratch: every job writes only into its own output folder, which it empties
+first, and the workflow declares those folders temp(): a killed job leaves
+nothing that a rerun would read, and a finished run leaves no scratch.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import struct
-import subprocess
-import sys
-import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import polars as pl
-
 from datatrove.data import Document
-from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import (
     MinhashConfig,
@@ -48,7 +55,7 @@ from datatrove.utils.hashing import HashConfig
 from datatrove.utils.word_tokenizers import WordTokenizer
 
 from synthpedia.errors import InputError
-from synthpedia.io import write_csv, write_parquet
+from synthpedia.io import write_parquet
 from synthpedia.tables import DEDUP_REMOVED_COLUMNS, TABLES, write_table
 
 log = logging.getLogger(__name__)
@@ -58,10 +65,10 @@ MINHASH_KEYS = ("ngram", "buckets", "hashes_per_bucket", "seed", "hash_bits")
 
 _REQUIRED_COLUMNS = ("prompt_id", "source", "text")
 
-# Parallel workers cost ~10 s of process start-up here (a child interpreter and three
-# forkserver pools importing datatrove) while one worker signs roughly 500-1000 long
-# documents/s: below this many documents per worker, extra workers only slow a run down.
-DOCS_PER_WORKER = 10_000
+# In a signature folder: the shard's prompt ids in the order datatrove numbered its documents.
+IDS_FILE = "ids.parquet"
+# A signature folder's own datatrove rank: each job signs one shard; the bucket job renames by global rank.
+OWN_RANK = 0
 
 
 def minhash_settings(settings: dict) -> dict:
@@ -76,7 +83,7 @@ def minhash_settings(settings: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------
-# datatrove pieces (module level, so worker processes can unpickle them)
+# datatrove pieces
 # ---------------------------------------------------------------------------
 
 
@@ -113,6 +120,7 @@ class WhitespaceWordTokenizer(WordTokenizer):
         return spans
 
 
+# Kept for synthpedia.tokens, which reads its scratch documents the same way.
 class _ScratchStep(PipelineStep):
     """A pipeline step that reads or writes one file per rank in a scratch folder."""
 
@@ -137,314 +145,258 @@ class ScratchDocumentReader(_ScratchStep):
             yield Document(text=text, id=f"{rank}/{idx}", metadata={"idx": idx})
 
 
-class KeptIndexWriter(_ScratchStep):
-    """Writes the in-rank index of every document the filter let through, one per line."""
-
-    name, type = "synthpedia kept index", "💽 - WRITER"
-
-    def run(self, data=None, rank: int = 0, world_size: int = 1):
-        os.makedirs(self.folder, exist_ok=True)
-        with open(self.rank_file(rank, ".txt"), "w") as f:
-            for doc in data:
-                self.stat_update("kept")
-                f.write(f"{doc.metadata['idx']}\n")
-        yield from ()  # a generator, like every other step
+def _run_step(step, *args, **kwargs) -> list:
+    """Run one datatrove step in this process; the documents it yields (steps that write return none)."""
+    out = step.run(*args, **kwargs)
+    return list(out) if out is not None else []
 
 
-def _cluster_removals(clusters_dir: Path, tasks: int) -> dict[tuple[int, int], tuple[int, int]]:
-    """{removed (rank, idx): kept (rank, idx)} from datatrove's cluster ids: the first of each cluster is kept."""
-    members: dict[int, list[tuple[int, int]]] = {}
-    for rank in range(tasks):
-        path = clusters_dir / f"{rank:06d}.clusters"
-        if path.exists():  # absent when no document of this rank has a duplicate
-            for idx, cluster in np.fromfile(path, dtype="<u4").reshape(-1, 2).tolist():
-                members.setdefault(cluster, []).append((rank, idx))
-    pairs = {}
-    for docs in members.values():
-        docs.sort()
-        pairs.update({doc: docs[0] for doc in docs[1:]})
-    return pairs
+def _fresh_folder(path: str | os.PathLike) -> Path:
+    """`path` as an empty folder: whatever a killed earlier attempt left there is removed first."""
+    folder = Path(path)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
 
 
-def _rewrite_removals(clusters_dir: Path, tasks: int) -> None:
-    """Replace datatrove's `.remove` files with the removals of our keep-the-first rule."""
-    removed = _cluster_removals(clusters_dir, tasks)
-    clusters_dir.mkdir(parents=True, exist_ok=True)  # datatrove creates it only when there are duplicates
-    for rank in range(tasks):
-        idxs = sorted(idx for (r, idx) in removed if r == rank)
-        # an empty file (not a missing one) means "remove nothing", without a warning
-        (clusters_dir / f"{rank:06d}.remove").write_bytes(struct.pack(f"<{len(idxs)}I", *idxs))
-
-
-def _run_minhash_stages(run_dir: str, settings: dict, tasks: int) -> None:
-    """Run datatrove's four MinHash stages on run_dir/docs/*.parquet (`tasks` files, one per rank).
-
-    The filter stage writes run_dir/kept/{rank}.txt. `tasks` workers run at once
-    (1: all in this process, nothing forked).
-    """
-    run = Path(run_dir)
-    config = _minhash_config(settings)
-    docs, sigs, buckets, clusters = (str(run / d) for d in ("docs", "signatures", "buckets", "clusters"))
-
-    def execute(pipeline, n_tasks, stage):
-        # A fresh logging dir per call: with skip_completed a reused one silently skips tasks.
-        LocalPipelineExecutor(
-            pipeline=pipeline,
-            tasks=n_tasks,
-            workers=min(tasks, n_tasks),
-            logging_dir=str(run / "logs" / stage),
-            skip_completed=False,
-        ).run()
-
-    execute(
-        [
-            ScratchDocumentReader(docs),
-            MinhashDedupSignature(output_folder=sigs, config=config, language=WhitespaceWordTokenizer()),
-        ],
-        tasks,
-        "1_signatures",
-    )
-    execute(
-        [MinhashDedupBuckets(input_folder=sigs, output_folder=buckets, config=config)], config.num_buckets, "2_buckets"
-    )
-    execute(
-        [MinhashDedupCluster(input_folder=buckets, output_folder=clusters, config=config, save_cluster_id=True)],
-        1,
-        "3_clusters",
-    )
-    _rewrite_removals(Path(clusters), tasks)
-    execute(
-        [ScratchDocumentReader(docs), MinhashDedupFilter(input_folder=clusters), KeptIndexWriter(str(run / "kept"))],
-        tasks,
-        "4_filter",
-    )
-
-
-def _run_stages_in_child(run_dir: str, settings: dict, tasks: int) -> None:
-    """Run the stages in a fresh interpreter whose __main__ is this (guarded) module.
-
-    datatrove starts parallel workers with forkserver, which re-imports the
-    caller's __main__: an unguarded entry script (e.g. a Snakemake `script:`)
-    would run again in every worker. `python -m synthpedia.dedup` is a main
-    module that is safe to re-import, whoever calls us.
-    """
-    spec = Path(run_dir) / "spec.json"
-    spec.write_text(json.dumps({"run_dir": run_dir, "settings": settings, "tasks": tasks}))
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    try:  # the child's datatrove log goes where ours goes (the rule's log, after logs.log_to)
-        sys.stderr.flush()
-        sink = sys.stderr if sys.stderr.fileno() >= 0 else None
-    except (AttributeError, OSError, ValueError):  # e.g. pytest's capture has no file descriptor
-        sink = None
-    done = subprocess.run([sys.executable, "-m", "synthpedia.dedup", str(spec)], env=env, stdout=sink, stderr=sink)
-    if done.returncode != 0:
-        raise RuntimeError(f"dedup: MinHash stages failed (exit {done.returncode}); datatrove logs in {run_dir}/logs")
-
-
-# ---------------------------------------------------------------------------
-# public API
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class DedupResult:
-    """What `near_duplicates` found: the per-source table and one row per removed document."""
-
-    table: pl.DataFrame  # report table "dedup", without the provenance columns
-    removed: pl.DataFrame  # DEDUP_REMOVED_COLUMNS
-
-
-def _read_index(inputs: list[str]) -> tuple[list[pl.DataFrame], pl.DataFrame]:
-    """Read every shard; return the shards and one (shard, row, source, prompt_id, text) frame in keep order."""
-    frames, parts = [], []
-    for shard, path in enumerate(inputs):
-        try:
-            df = pl.read_parquet(path)
-        except Exception as exc:  # polars raises several types for unreadable files
-            raise InputError(f"dedup: cannot read parquet shard {path}: {exc}") from exc
-        frames.append(df)
-        if df.height == 0:
-            continue
-        missing = [c for c in _REQUIRED_COLUMNS if c not in df.columns]
-        if missing:
-            raise InputError(f"dedup: shard {path} lacks column(s) {missing}")
-        part = df.select(
-            pl.lit(shard, dtype=pl.Int64).alias("_shard"),
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"),
-            *(pl.col(c).cast(pl.String) for c in _REQUIRED_COLUMNS),
-        )
-        for column in _REQUIRED_COLUMNS:
-            bad = part.filter(pl.col(column).is_null())
-            if bad.height:
-                row = bad.row(0, named=True)
-                raise InputError(
-                    f"dedup: shard {path}, row {row['_row']} (prompt_id={row['prompt_id']}): {column} is null"
-                )
-        parts.append(part)
-    schema = {"_shard": pl.Int64, "_row": pl.Int64, **{c: pl.String for c in _REQUIRED_COLUMNS}}
-    index = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
-    dup = index.filter(pl.col("prompt_id").is_duplicated()).sort("prompt_id", "_shard", "_row")
+def _read_shard(path: str) -> pl.DataFrame:
+    """A clean shard, checked: prompt_id (unique), source and text present and not null."""
+    try:
+        df = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several types for unreadable files
+        raise InputError(f"dedup: cannot read parquet shard {path}: {exc}") from exc
+    if df.height == 0:
+        return df
+    missing = [c for c in _REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"dedup: shard {path} lacks column(s) {missing}")
+    for column in _REQUIRED_COLUMNS:
+        bad = df.with_row_index("_row").filter(pl.col(column).is_null())
+        if bad.height:
+            row = bad.row(0, named=True)
+            raise InputError(f"dedup: shard {path}, row {row['_row']} (prompt_id={row['prompt_id']}): {column} is null")
+    dup = df.filter(pl.col("prompt_id").is_duplicated())
     if dup.height:
-        first = dup.row(0, named=True)
-        where = sorted({inputs[s] for s in dup.filter(pl.col("prompt_id") == first["prompt_id"])["_shard"]})
-        raise InputError(f"dedup: prompt_id {first['prompt_id']} appears more than once (in {', '.join(where)})")
-    return frames, index.sort("source", "prompt_id")
+        raise InputError(f"dedup: prompt_id {dup['prompt_id'].sort()[0]} appears more than once (in {path})")
+    return df
 
 
-def _minhash_keep(index: pl.DataFrame, settings: dict, workers: int, workdir: str, keep_workdir: bool) -> dict:
-    """{removed row: kept row} of `index` (rows in (source, prompt_id) order), from datatrove's MinHash stages.
-
-    One task per worker, at most one per DOCS_PER_WORKER documents; contiguous
-    slices keep the global order: (rank, idx) order == (source, prompt_id) order,
-    so the result does not depend on the number of tasks.
-    """
-    n = index.height
-    Path(workdir).mkdir(parents=True, exist_ok=True)
-    run_dir = Path(tempfile.mkdtemp(prefix="minhash-", dir=workdir))
-    tasks = max(1, min(workers, n // DOCS_PER_WORKER))
-    bounds = np.linspace(0, n, tasks + 1).astype(int).tolist()
-    (run_dir / "docs").mkdir()
-    for rank in range(tasks):
-        index.slice(bounds[rank], bounds[rank + 1] - bounds[rank]).select("text").write_parquet(
-            run_dir / "docs" / f"{rank:05d}.parquet"
-        )
-    if tasks > 1:
-        _run_stages_in_child(str(run_dir), settings, tasks)
-    else:
-        _run_minhash_stages(str(run_dir), settings, tasks)
-
-    # what datatrove's filter stage let through
-    kept = np.zeros(n, dtype=bool)
-    for rank in range(tasks):
-        path = run_dir / "kept" / f"{rank:05d}.txt"
-        idxs = [int(x) for x in path.read_text().split()] if path.exists() else []
-        kept[[bounds[rank] + i for i in idxs]] = True
-    # which kept document each removed one duplicates (from our cluster rule)
-    removed_pairs = _cluster_removals(run_dir / "clusters", tasks)
-    removed_of = {bounds[r] + i: bounds[kr] + ki for (r, i), (kr, ki) in removed_pairs.items()}
-    if set(np.flatnonzero(~kept).tolist()) != set(removed_of):
-        raise RuntimeError(f"dedup: datatrove's filter disagrees with the cluster files in {run_dir}")
-    if not keep_workdir:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return removed_of
+def _signature_order(df: pl.DataFrame) -> pl.DataFrame:
+    """(_row, source, prompt_id, text) of a shard sorted by (source, prompt_id): datatrove's document i is row i."""
+    if df.height == 0:
+        return pl.DataFrame(schema={"_row": pl.Int64, **{c: pl.String for c in _REQUIRED_COLUMNS}})
+    return df.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"), *(pl.col(c).cast(pl.String) for c in _REQUIRED_COLUMNS)
+    ).sort("source", "prompt_id")
 
 
-def near_duplicates(
-    index: pl.DataFrame, settings: dict, workers: int, workdir: str, keep_workdir: bool = False
-) -> tuple[pl.Series, DedupResult]:
-    """Find near-duplicates among `index` rows (columns source, prompt_id, text, sorted by (source, prompt_id)).
+def _documents(texts: Iterable[str]):
+    for idx, text in enumerate(texts):
+        yield Document(text=text, id=str(idx), metadata={"idx": idx})
 
-    `settings`: the MinHash settings (see `minhash_settings`); `workers`: the most
-    datatrove workers to run at once. Returns a boolean Series (True = keep,
-    aligned with `index`) and the tables. Scratch files go to a fresh folder
-    under `workdir`, removed on success unless `keep_workdir`.
+
+def dedup_signatures_job(*, shard: str, settings: dict, out_dir: str) -> None:
+    """Stage 1, one clean shard: its MinHash signatures (datatrove) and prompt ids, in `out_dir`.
+
+    Writes out_dir/bucket_XXX/00000.minhash.sig (one sorted file per bucket) and
+    out_dir/ids.parquet (source, prompt_id of datatrove's document i, in row i). Memory: one shard.
     """
     settings = minhash_settings(settings)
-    removed_of = _minhash_keep(index, settings, workers, workdir, keep_workdir) if index.height else {}
-    keep = pl.Series("keep", [i not in removed_of for i in range(index.height)], dtype=pl.Boolean)
-    rows = sorted(removed_of)
-    kept_rows = [removed_of[i] for i in rows]
-    removed = pl.DataFrame(
-        {
-            "prompt_id": index["prompt_id"].gather(rows) if rows else [],
-            "source": index["source"].gather(rows) if rows else [],
-            "duplicate_of": index["prompt_id"].gather(kept_rows) if rows else [],
-            "duplicate_of_source": index["source"].gather(kept_rows) if rows else [],
-        },
+    order = _signature_order(_read_shard(shard))
+    folder = _fresh_folder(out_dir)
+    step = MinhashDedupSignature(output_folder=str(folder), config=_minhash_config(settings),
+                                 language=WhitespaceWordTokenizer())
+    _run_step(step, _documents(order["text"]), rank=OWN_RANK)
+    write_parquet(order.select("source", "prompt_id"), str(folder / IDS_FILE))
+    log.info("dedup signatures: %d documents of %s", order.height, shard)
+
+
+def _link(target: str | os.PathLike, link: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(os.path.abspath(target), link)
+
+
+def dedup_buckets_job(*, signatures: Sequence[str], bucket: int, settings: dict, out_dir: str) -> None:
+    """Stage 2, one bucket: datatrove's bucket stage over that bucket's signature file of every shard.
+
+    `signatures`: the signature folders of every clean shard, in rank order. Writes
+    out_dir/{bucket:05d}_00.dups: (rank, doc, rank, doc) pairs whose band matches. Memory: one
+    buffered reader per shard.
+    """
+    settings = minhash_settings(settings)
+    config = _minhash_config(settings)
+    folder = _fresh_folder(out_dir)
+    # datatrove numbers the files of a bucket folder in name order: the links make that the shard's rank.
+    links = folder / ".signatures"
+    for rank, sig_dir in enumerate(signatures):
+        name = f"bucket_{bucket:03d}/{OWN_RANK:05d}.minhash.sig"
+        _link(Path(sig_dir) / name, links / f"bucket_{bucket:03d}" / f"{rank:05d}.minhash.sig")
+    step = MinhashDedupBuckets(input_folder=str(links), output_folder=str(folder), config=config)
+    _run_step(step, None, rank=bucket, world_size=config.num_buckets)
+    shutil.rmtree(links)
+
+
+def _cluster_members(clusters_dir: Path, ranks: int) -> dict[int, list[tuple[int, int]]]:
+    """{datatrove cluster id: [(rank, doc), ...]} from the `.clusters` files (save_cluster_id)."""
+    members: dict[int, list[tuple[int, int]]] = {}
+    for rank in range(ranks):
+        path = clusters_dir / f"{rank:06d}.clusters"
+        if path.exists():  # absent when no document of this rank has a duplicate
+            for doc, cluster in np.fromfile(path, dtype="<u4").reshape(-1, 2).tolist():
+                members.setdefault(cluster, []).append((rank, doc))
+    return members
+
+
+def dedup_clusters_job(*, buckets: Sequence[str], signatures: Sequence[str], settings: dict, out_dir: str,
+                       removed: str) -> None:
+    """Stage 3: every bucket's pairs -> clusters -> out_dir/{rank:06d}.remove of every shard + `removed`.
+
+    `buckets`: the bucket jobs' folders; `signatures`: each clean shard's signature folder, in rank order.
+    Of each cluster the first in (source, prompt_id) order is kept. `removed`: one row per
+    removed document (DEDUP_REMOVED_COLUMNS, sorted by source, prompt_id). Memory: the
+    duplicates only (datatrove's union-find holds documents with a match).
+    """
+    settings = minhash_settings(settings)
+    config = _minhash_config(settings)
+    folder = _fresh_folder(out_dir)
+    links, found = folder / ".pairs", folder / ".clusters"
+    for bucket_dir in buckets:
+        for pairs in sorted(Path(bucket_dir).glob("*.dups")):
+            _link(pairs, links / pairs.name)
+    links.mkdir(exist_ok=True)
+    step = MinhashDedupCluster(input_folder=str(links), output_folder=str(found), config=config, save_cluster_id=True)
+    _run_step(step, None, world_size=1)
+    members = _cluster_members(found, len(signatures))
+
+    # Name every member (source, prompt_id): only the shards that have one are read, one at a time.
+    ids: dict[tuple[int, int], tuple[str, str]] = {}
+    wanted: dict[int, list[int]] = {}
+    for docs in members.values():
+        for rank, doc in docs:
+            wanted.setdefault(rank, []).append(doc)
+    for rank, docs in wanted.items():
+        named = pl.read_parquet(Path(signatures[rank]) / IDS_FILE)
+        sources, prompt_ids = named["source"], named["prompt_id"]
+        ids.update({(rank, doc): (sources[doc], prompt_ids[doc]) for doc in docs})
+    rows, remove = [], {rank: [] for rank in range(len(signatures))}
+    for docs in members.values():
+        docs = sorted(docs, key=ids.__getitem__)
+        kept = ids[docs[0]]
+        for rank, doc in docs[1:]:
+            remove[rank].append(doc)
+            rows.append((*ids[(rank, doc)], kept[1], kept[0]))
+    for rank, docs in remove.items():
+        # an empty file (not a missing one) means "remove nothing", without a warning
+        (folder / f"{rank:06d}.remove").write_bytes(struct.pack(f"<{len(docs)}I", *sorted(docs)))
+    shutil.rmtree(links)
+    shutil.rmtree(found, ignore_errors=True)  # datatrove creates it only when there are duplicates
+    table = pl.DataFrame(
+        [{"source": s, "prompt_id": p, "duplicate_of": k, "duplicate_of_source": ks} for s, p, k, ks in rows],
         schema={c: pl.String for c in DEDUP_REMOVED_COLUMNS},
     )
-    table = (
-        index.select("source")
-        .with_columns(keep)
-        .group_by("source")
-        .agg(
-            pl.len().alias("documents_in"),
-            (~pl.col("keep")).sum().alias("removed"),
-            pl.col("keep").sum().alias("kept"),
-        )
-        .sort("source")
-        .select([pl.col(c).cast(t) for c, t in TABLES["dedup"].items()])
-    )
-    return keep, DedupResult(table=table, removed=removed)
+    write_parquet(table.sort("source", "prompt_id").select(DEDUP_REMOVED_COLUMNS), removed)
+    log.info("dedup clusters: %d clusters, %d documents removed", len(members), table.height)
+
+
+def dedup_filter_job(*, shard: str, rank: int, clusters: str, out_shard: str) -> None:
+    """Stage 4, one clean shard: datatrove's filter drops the rows its `.remove` file names.
+
+    `rank`: the shard's position among all clean shards; `clusters`: the cluster job's folder.
+    Writes `out_shard`: the shard's rows and columns, in their order, minus the removed ones.
+    """
+    df = _read_shard(shard)
+    order = _signature_order(df)
+    step = MinhashDedupFilter(input_folder=clusters)
+    kept_docs = _run_step(step, _documents(order["text"]), rank=rank)
+    kept = np.zeros(df.height, dtype=bool)
+    kept[order["_row"].to_numpy()[[doc.metadata["idx"] for doc in kept_docs]]] = True
+    write_parquet(df.filter(pl.Series(kept, dtype=pl.Boolean)) if df.height else df, out_shard)
+    log.info("dedup filter: %s: %d in, %d kept", shard, df.height, int(kept.sum()))
+
+
+def _source_counts(path: str) -> dict[str, int]:
+    """Rows per source of one shard (its source column only is read)."""
+    if "source" not in pl.read_parquet_schema(path):
+        return {}
+    counts = pl.read_parquet(path, columns=["source"])["source"].value_counts()
+    return dict(zip(counts["source"].to_list(), counts["count"].to_list()))
+
+
+def dedup_counts(clean: Sequence[str], dataset: Sequence[str]) -> pl.DataFrame:
+    """Report table "dedup" (without provenance): documents in, removed, kept per source.
+
+    `clean` and `dataset`: each shard before and after the filter, in the same order; one shard
+    is read at a time, its source column only.
+    """
+    n_in: dict[str, int] = {}
+    n_kept: dict[str, int] = {}
+    for before, after in zip(clean, dataset, strict=True):
+        for source, n in _source_counts(before).items():
+            n_in[source] = n_in.get(source, 0) + n
+        for source, n in _source_counts(after).items():
+            n_kept[source] = n_kept.get(source, 0) + n
+    rows = [(s, n, n - n_kept.get(s, 0), n_kept.get(s, 0)) for s, n in sorted(n_in.items())]
+    return pl.DataFrame(rows, schema=TABLES["dedup"], orient="row")
+
+
+def dedup_job(
+    *,
+    clean: Sequence[str],
+    dataset: Sequence[str],
+    tables: Sequence[str],
+    config_hash: str,
+) -> None:
+    """The dedup rule: report table "dedup" (per source: documents in, removed, kept).
+
+    In: every clean shard and its dataset shard, in the same order. Out: the table at each
+    path of `tables` (.csv or .parquet), stamped with `config_hash`.
+    """
+    table = dedup_counts(clean, dataset)
+    log.info("dedup:\n%s", table)
+    write_table(table, "dedup", config_hash, *tables)
+
+
+# ---------------------------------------------------------------------------
+# the four stages in one call (tests, benchmarks, library use)
+# ---------------------------------------------------------------------------
 
 
 def dedup_shards(
-    inputs: list[str],
-    outputs: list[str],
+    inputs: Sequence[str],
+    outputs: Sequence[str],
     settings: dict,
-    workers: int,
     workdir: str,
     removed_path: str | None = None,
-    keep_workdir: bool = False,
 ) -> pl.DataFrame:
-    """Remove near-duplicates across all `inputs` shards (all sources together).
+    """Remove near-duplicates across all `inputs` shards: the four stage jobs, one after the other.
 
-    inputs: parquet shards with at least prompt_id (unique), source, text; any
-        other columns are kept untouched.
-    outputs: one path per input (same order); each gets its input's rows and
-        columns, in the same row order, minus the removed duplicates (atomic write).
+    inputs: parquet shards with at least prompt_id (unique), source, text; other columns are kept.
+    outputs: one path per input (same order): its rows minus the removed ones (atomic write).
     settings: the `dedup:` config block, validated (see `minhash_settings`).
-    workers: the most datatrove workers at once (at most one per DOCS_PER_WORKER
-        documents); with more than one, the stages run in a child interpreter
-        (`python -m synthpedia.dedup`), so an entry script without a __main__
-        guard is safe.
-    workdir: scratch folder; each call works in a fresh subfolder of it.
-    removed_path: if given, also write one row per removed document
-        (DEDUP_REMOVED_COLUMNS) there, as parquet, or CSV if it ends in .csv.
-
-    Returns the per-source table (report table "dedup", without the provenance
-    columns). Of each cluster of near-duplicates the first document in
-    (source, prompt_id) order is kept.
+    workdir: scratch folder for the stages' folders, removed at the end.
+    removed_path: if given, one row per removed document (DEDUP_REMOVED_COLUMNS) as parquet.
+    Returns the per-source table (report table "dedup", without the provenance columns).
     """
     settings = minhash_settings(settings)  # a bad config fails before any reading
     inputs, outputs = [str(p) for p in inputs], [str(p) for p in outputs]
     if len(inputs) != len(outputs):
         raise InputError(f"dedup: {len(inputs)} input shards but {len(outputs)} outputs")
-    frames, index = _read_index(inputs)
-    keep, result = near_duplicates(index, settings, workers, workdir, keep_workdir=keep_workdir)
-
-    kept_rows = index.select("_shard", "_row").filter(keep)
-    for shard, (df, out) in enumerate(zip(frames, outputs)):
-        if df.height:
-            mask = np.zeros(df.height, dtype=bool)
-            mask[kept_rows.filter(pl.col("_shard") == shard)["_row"].to_numpy()] = True
-            df = df.filter(pl.Series(mask))
-        write_parquet(df, out)
-    if removed_path is not None:
-        (write_csv if str(removed_path).endswith(".csv") else write_parquet)(result.removed, removed_path)
-    return result.table
-
-
-def dedup_job(
-    *,
-    inputs: Sequence[str],
-    outputs: Sequence[str],
-    tables: Sequence[str],
-    removed: str,
-    settings: dict,
-    workdir: str,
-    config_hash: str,
-    workers: int,
-) -> None:
-    """The dedup rule: MinHash near-duplicate removal across all sources (datatrove).
-
-    In: the clean shards `inputs`, the `dedup:` config block `settings`, the job's
-    threads as `workers`. Out: the dataset shards `outputs`, report table "dedup"
-    at each path of `tables` (.csv or .parquet, stamped with `config_hash`), and
-    the removed documents at `removed` (parquet, DEDUP_REMOVED_COLUMNS).
-    """
-    table = dedup_shards(list(inputs), list(outputs), settings, workers, workdir, removed_path=removed)
-    log.info("dedup:\n%s", table)
-    write_table(table, "dedup", config_hash, *tables)
-
-
-def _main(argv: list[str]) -> None:
-    """The child interpreter's entry (see `_run_stages_in_child`): argv[0] is its spec.json."""
-    spec = json.loads(Path(argv[0]).read_text())
-    _run_minhash_stages(spec["run_dir"], spec["settings"], spec["tasks"])
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])
+    work = Path(workdir) / "dedup"
+    try:
+        signatures = [str(work / "signatures" / f"{rank:05d}") for rank in range(len(inputs))]
+        for shard, out_dir in zip(inputs, signatures):
+            dedup_signatures_job(shard=shard, settings=settings, out_dir=out_dir)
+        buckets = [str(work / "buckets" / f"{b:03d}") for b in range(settings["buckets"])]
+        for bucket, out_dir in enumerate(buckets):
+            dedup_buckets_job(signatures=signatures, bucket=bucket, settings=settings, out_dir=out_dir)
+        removed = str(work / "removed.parquet")
+        dedup_clusters_job(buckets=buckets, signatures=signatures, settings=settings, out_dir=str(work / "clusters"),
+                           removed=removed)
+        for rank, (shard, out) in enumerate(zip(inputs, outputs)):
+            dedup_filter_job(shard=shard, rank=rank, clusters=str(work / "clusters"), out_shard=out)
+        if removed_path is not None:
+            write_parquet(pl.read_parquet(removed), removed_path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return dedup_counts(inputs, outputs)

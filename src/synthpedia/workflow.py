@@ -204,3 +204,28 @@ def apply_preset(config: dict, default_path: str | os.PathLike) -> None:
     effective = preset_config(config, default_path)
     config.clear()
     config.update(effective)
+
+
+# ----------------------------------------------------------------------------- resources
+
+
+def size_mb(paths: Iterable[str | os.PathLike]) -> float:
+    """Megabytes under `paths` (files, or folders summed recursively); absent paths count 0.
+
+    For resource callables whose inputs are folders (Snakemake's input.size_mb counts a folder
+    as its directory entry only).
+    """
+    total = 0
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            total += path.stat().st_size
+        elif path.is_dir():
+            total += sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    return total / 1e6
+
+
+def scaled(base: float, per_mb: float, mb: float, cap: float | None = None) -> int:
+    """A resource that follows the work: `base` + `per_mb` x `mb` (input megabytes), at most `cap`."""
+    value = base + per_mb * mb
+    return int(min(value, cap) if cap is not None else value)

@@ -1,17 +1,25 @@
-"""Near-duplicate removal across sources: planted copies go, distinct documents stay, the kept copy is the first."""
+"""Near-duplicate removal across sources: planted copies go, distinct documents stay, the kept copy is the first.
 
-import json
-import os
+The four MinHash stages run as the workflow's jobs run them (one call per shard, per bucket, once
+for the clusters, per shard again), through `dedup_shards` or one by one.
+"""
+
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from synthpedia import __version__
-from synthpedia.dedup import dedup_job, dedup_shards, minhash_settings
+from synthpedia.dedup import (
+    dedup_buckets_job,
+    dedup_clusters_job,
+    dedup_filter_job,
+    dedup_job,
+    dedup_shards,
+    dedup_signatures_job,
+    minhash_settings,
+)
 from synthpedia.errors import InputError
 from synthpedia.tables import DEDUP_REMOVED_COLUMNS, TABLES, table_columns
 
@@ -87,7 +95,7 @@ REMOVED = {"wiki:p01": "khan:p05", "wiki:p09": "wiki:p02", "wiki:p03": "khan:p07
 def test_planted_near_duplicates_removed_and_first_copy_kept(planted, tmp_path):
     shards, inputs, outputs = planted
     removed_path = tmp_path / "removed.parquet"
-    table = dedup_shards(inputs, outputs, SETTINGS, 1, str(tmp_path / "work"), removed_path=str(removed_path))
+    table = dedup_shards(inputs, outputs, SETTINGS, str(tmp_path / "work"), removed_path=str(removed_path))
 
     for (name, before), out in zip(shards.items(), outputs):
         after = pl.read_parquet(out)
@@ -108,16 +116,8 @@ def test_planted_near_duplicates_removed_and_first_copy_kept(planted, tmp_path):
 def test_job_writes_stamped_table_and_removed_rows(planted, tmp_path):
     shards, inputs, outputs = planted
     tables = [str(tmp_path / "dedup.csv"), str(tmp_path / "dedup.parquet")]
-    dedup_job(
-        inputs=inputs,
-        outputs=outputs,
-        tables=tables,
-        removed=str(tmp_path / "removed.parquet"),
-        settings=SETTINGS,
-        workdir=str(tmp_path / "work"),
-        config_hash="cfg123",
-        workers=1,
-    )
+    dedup_shards(inputs, outputs, SETTINGS, str(tmp_path / "work"), removed_path=str(tmp_path / "removed.parquet"))
+    dedup_job(clean=inputs, dataset=outputs, tables=tables, config_hash="cfg123")
     csv, parquet = pl.read_csv(tables[0]), pl.read_parquet(tables[1])
     assert tuple(csv.columns) == tuple(parquet.columns) == table_columns("dedup")
     assert csv.rows() == parquet.rows() == [
@@ -134,37 +134,35 @@ def test_kept_copy_does_not_depend_on_shard_layout_or_rerun(planted, tmp_path):
     merged.write_parquet(tmp_path / "all.parquet")
     work = str(tmp_path / "work")
     for _ in range(2):  # a rerun in the same workdir really reruns (no skip_completed leftovers)
-        table = dedup_shards([str(tmp_path / "all.parquet")], [str(tmp_path / "all_out.parquet")], SETTINGS, 1, work)
+        table = dedup_shards([str(tmp_path / "all.parquet")], [str(tmp_path / "all_out.parquet")], SETTINGS, work)
         kept = pl.read_parquet(tmp_path / "all_out.parquet")
         assert set(merged["prompt_id"]) - set(kept["prompt_id"]) == set(REMOVED)
         assert table["removed"].sum() == 4
 
 
-def test_parallel_workers_from_an_unguarded_entry_script(planted, tmp_path):
-    """A Snakemake `script:` has no __main__ guard; datatrove's forkserver workers must not re-run it."""
+def test_stage_jobs_one_by_one_leave_no_scratch_of_a_killed_attempt(planted, tmp_path):
+    """The workflow's four kinds of jobs, each starting from the junk a killed attempt left in its folder."""
     shards, inputs, outputs = planted
-    script = tmp_path / "entry.py"
-    script.write_text(
-        "import json, sys\n"
-        "import synthpedia.dedup\n"
-        "print('entry script ran', file=sys.stderr)\n"
-        "synthpedia.dedup.DOCS_PER_WORKER = 1  # parallel even for a few documents\n"
-        "synthpedia.dedup.dedup_shards(**json.loads(sys.argv[1]))\n"
-    )
-    args = {
-        "inputs": inputs,
-        "outputs": outputs,
-        "settings": {**SETTINGS, "hash_bits": 32},
-        "workers": 2,
-        "workdir": str(tmp_path / "work"),
-    }
-    src = str(Path(__file__).resolve().parent.parent / "src")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run(
-        [sys.executable, str(script), json.dumps(args)], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stderr.count("entry script ran") == 1
+    work = tmp_path / "stages"
+    signatures = [str(work / "signatures" / f"{rank}") for rank in range(len(inputs))]
+    buckets = [str(work / "buckets" / f"{b:03d}") for b in range(SETTINGS["buckets"])]
+    clusters = str(work / "clusters")
+    for folder in [signatures[0], buckets[3], clusters]:  # a killed job's leftovers
+        Path(folder, "bucket_000").mkdir(parents=True)
+        Path(folder, "bucket_000", "00000.minhash.sig").write_bytes(b"torn")
+        Path(folder, "00000_00.dups").write_bytes(b"torn")
+    for shard, out_dir in zip(inputs, signatures):
+        dedup_signatures_job(shard=shard, settings=SETTINGS, out_dir=out_dir)
+    for bucket, out_dir in enumerate(buckets):
+        dedup_buckets_job(signatures=signatures, bucket=bucket, settings=SETTINGS, out_dir=out_dir)
+        assert sorted(p.name for p in Path(out_dir).iterdir()) == [f"{bucket:05d}_00.dups"]
+    removed = tmp_path / "removed.parquet"
+    dedup_clusters_job(buckets=buckets, signatures=signatures, settings=SETTINGS, out_dir=clusters,
+                       removed=str(removed))
+    assert sorted(p.name for p in Path(clusters).iterdir()) == [f"{rank:06d}.remove" for rank in range(len(inputs))]
+    assert dict(pl.read_parquet(removed).select("prompt_id", "duplicate_of").iter_rows()) == REMOVED
+    for rank, (shard, out) in enumerate(zip(inputs, outputs)):
+        dedup_filter_job(shard=shard, rank=rank, clusters=clusters, out_shard=out)
     kept = pl.concat([pl.read_parquet(out) for out in outputs])
     assert set(pl.concat(list(shards.values()))["prompt_id"]) - set(kept["prompt_id"]) == set(REMOVED)
 
@@ -173,7 +171,7 @@ def test_single_document_and_all_empty(tmp_path):
     one = rows("wikihow", [("wiki:only", "just one short document here")])
     one.write_parquet(tmp_path / "one.parquet")
     table = dedup_shards(
-        [str(tmp_path / "one.parquet")], [str(tmp_path / "one_out.parquet")], SETTINGS, 1, str(tmp_path)
+        [str(tmp_path / "one.parquet")], [str(tmp_path / "one_out.parquet")], SETTINGS, str(tmp_path)
     )
     assert pl.read_parquet(tmp_path / "one_out.parquet").equals(one)
     assert table.rows() == [("wikihow", 1, 0, 1)]
@@ -184,7 +182,6 @@ def test_single_document_and_all_empty(tmp_path):
         [str(tmp_path / "bare.parquet"), str(tmp_path / "empty.parquet")],
         [str(tmp_path / "bare_out.parquet"), str(tmp_path / "empty_out.parquet")],
         SETTINGS,
-        1,
         str(tmp_path),
     )
     assert table.height == 0 and table.schema == TABLES["dedup"]
@@ -195,7 +192,7 @@ def test_exact_duplicates_short_of_ngram_are_not_touched(tmp_path):
     # fewer words than the n-gram size: no shingles, so never a duplicate (datatrove's rule)
     df = rows("web", [("web:a", "two words"), ("web:b", "two words"), ("web:c", "")])
     df.write_parquet(tmp_path / "s.parquet")
-    table = dedup_shards([str(tmp_path / "s.parquet")], [str(tmp_path / "o.parquet")], SETTINGS, 1, str(tmp_path))
+    table = dedup_shards([str(tmp_path / "s.parquet")], [str(tmp_path / "o.parquet")], SETTINGS, str(tmp_path))
     assert pl.read_parquet(tmp_path / "o.parquet").equals(df)
     assert table["removed"].to_list() == [0]
 
@@ -204,10 +201,10 @@ def test_bad_inputs_name_file_and_key(tmp_path):
     df = rows("web", [("web:a", "some text"), ("web:a", "other text")])
     df.write_parquet(tmp_path / "dup.parquet")
     with pytest.raises(InputError, match=r"web:a.*dup\.parquet"):
-        dedup_shards([str(tmp_path / "dup.parquet")], [str(tmp_path / "o.parquet")], SETTINGS, 1, str(tmp_path))
+        dedup_shards([str(tmp_path / "dup.parquet")], [str(tmp_path / "o.parquet")], SETTINGS, str(tmp_path))
     df.drop("text").write_parquet(tmp_path / "notext.parquet")
     with pytest.raises(InputError, match=r"notext\.parquet.*text"):
-        dedup_shards([str(tmp_path / "notext.parquet")], [str(tmp_path / "o.parquet")], SETTINGS, 1, str(tmp_path))
+        dedup_shards([str(tmp_path / "notext.parquet")], [str(tmp_path / "o.parquet")], SETTINGS, str(tmp_path))
     # a block that did not come through the config validation: a key missing, or one unknown
     with pytest.raises(InputError, match=r"config key 'dedup'.*hash_bits"):
         minhash_settings({k: v for k, v in SETTINGS.items() if k != "hash_bits"})
