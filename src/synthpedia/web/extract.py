@@ -29,7 +29,17 @@ log = logging.getLogger(__name__)
 
 # results/web/documents.parquet, results/web/filtered.parquet
 WEB_DOC_COLUMNS = ("doc_id", "url", "text")
-EXTRACTORS = ("resiliparse", "trafilatura")
+# resiliparse: its main-content text as it comes. trafilatura: the slower, more precise library.
+# trimmed: resiliparse without alt texts, comments, post meta or form fields, cut to the span from
+# the first to the last prose line (trim_to_prose). trimmed_fallback: trimmed, and trafilatura on
+# the few pages where the trim had to drop most of the text (its guess is then unsure).
+# benchmarks/extraction.py measures them side by side on real article pages.
+EXTRACTORS = ("resiliparse", "trafilatura", "trimmed", "trimmed_fallback")
+# A prose line: at least this many words, ending like a sentence.
+PROSE_MIN_WORDS = 8
+_SENTENCE_END = re.compile(r"""[.!?:;"”’)]\W*$""")
+# trimmed_fallback asks trafilatura when the trim kept less than this share of the words.
+FALLBACK_BELOW = 0.5
 
 _HTML_SNIFF = (b"<html", b"<!doctype html", b"<head", b"<body", b"<div", b"<p>", b"<p ")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -57,19 +67,64 @@ def _decode(body: bytes, charset: str | None) -> str:
         return bytes_to_str(body, detect_encoding(body), errors="replace")
 
 
+def _is_prose(line: str) -> bool:
+    return len(line.split()) >= PROSE_MIN_WORDS and bool(_SENTENCE_END.search(line))
+
+
+def trim_to_prose(text: str) -> str:
+    """`text` from its first prose line to its last, line breaks kept; unchanged when it has no prose line.
+
+    Menus, share buttons, bylines, "related" lists and footers sit before the
+    first and after the last sentence-like line of an article far more often
+    than inside it.
+    """
+    lines = text.splitlines()
+    prose = [i for i, line in enumerate(lines) if _is_prose(line.strip())]
+    if not prose:
+        return text.strip()
+    # The article's headline goes too: the text scored here and fed to prompts is its body.
+    return "\n".join(lines[prose[0] : prose[-1] + 1]).strip()
+
+
+def _resiliparse(html: str, *, lean: bool) -> str:
+    from resiliparse.extract.html2text import extract_plain_text
+
+    if not lean:
+        return extract_plain_text(html, preserve_formatting=True, main_content=True).strip()
+    return extract_plain_text(
+        html,
+        preserve_formatting=True,
+        main_content=True,
+        alt_texts=False,
+        comments=False,
+        post_meta=False,
+        form_fields=False,
+        noscript=False,
+        list_bullets=False,
+    ).strip()
+
+
+def _trafilatura(html: str) -> str:
+    import trafilatura
+
+    return (trafilatura.extract(html, include_comments=False, include_tables=True) or "").strip()
+
+
 def html_to_text(html: str, extractor: str) -> str:
     """Main-content plain text of one HTML page (line breaks kept for the line-based filters).
 
     `extractor`: config key `sources.web.extractor`, one of EXTRACTORS.
     """
     if extractor == "resiliparse":
-        from resiliparse.extract.html2text import extract_plain_text
-
-        return extract_plain_text(html, preserve_formatting=True, main_content=True).strip()
+        return _resiliparse(html, lean=False)
     if extractor == "trafilatura":
-        import trafilatura
-
-        return (trafilatura.extract(html, include_comments=False, include_tables=True) or "").strip()
+        return _trafilatura(html)
+    if extractor in ("trimmed", "trimmed_fallback"):
+        lean = _resiliparse(html, lean=True)
+        trimmed = trim_to_prose(lean)
+        if extractor == "trimmed_fallback" and len(trimmed.split()) < FALLBACK_BELOW * len(lean.split()):
+            return _trafilatura(html) or trimmed
+        return trimmed
     raise _unknown_extractor(extractor)
 
 
