@@ -56,3 +56,21 @@ def test_no_document_is_an_error_naming_the_config_key(tmp_path):
         extract_web([image, short], "resiliparse", 100)
     with pytest.raises(InputError, match=r"no documents extracted from 0 input files"):
         extract_web([], "resiliparse", 100)
+
+
+def test_trimmed_extract_keeps_the_article_body_and_its_line_breaks():
+    from synthpedia.web.extract import trim_to_prose
+
+    text = (
+        "Home | News | Sport\nShare on Facebook\n\n"
+        "Glaciers in the Alps lost a tenth of their volume in two summers, a new survey shows.\n\n"
+        "Why it matters\n"
+        "Meltwater feeds rivers that farms and towns depend on during the dry months of the year.\n\n"
+        "Related articles\nSubscribe to our newsletter\n"
+    )
+    assert trim_to_prose(text) == (
+        "Glaciers in the Alps lost a tenth of their volume in two summers, a new survey shows.\n\n"
+        "Why it matters\n"
+        "Meltwater feeds rivers that farms and towns depend on during the dry months of the year."
+    )
+    assert trim_to_prose("Menu\nLogin\n") == "Menu\nLogin"  # nothing to go by: left as it is
