@@ -24,13 +24,23 @@ TEMPLATES_DIR = ROOT / "templates"
 
 
 def cut_text(text: str, max_chars: int) -> str:
-    """`text` cut to at most `max_chars`, at a word boundary when one is near."""
-    text = " ".join((text or "").split())
+    """`text` cut to at most `max_chars`, at a word boundary when one is near; line breaks kept.
+
+    Spaces inside a line are collapsed and runs of blank lines become one, so a
+    web page or a book section keeps its paragraphs and lists as the original's
+    extracts did.
+    """
+    lines: list[str] = []
+    for raw in (text or "").splitlines():
+        line = " ".join(raw.split())
+        if line or (lines and lines[-1]):
+            lines.append(line)
+    text = "\n".join(lines).strip()
     if len(text) <= max_chars:
         return text
     cut = text[:max_chars]
-    space = cut.rfind(" ")
-    return cut[:space] if space > max_chars * 0.8 else cut
+    boundary = max(cut.rfind(" "), cut.rfind("\n"))
+    return cut[:boundary].rstrip() if boundary > max_chars * 0.8 else cut
 
 
 def template_environment(templates_dir: str | Path = TEMPLATES_DIR) -> SandboxedEnvironment:

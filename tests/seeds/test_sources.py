@@ -590,42 +590,52 @@ def test_automathtext_styles_follow_the_config_list():
 STORY_SEED_TEXT = "Why do onions make people cry when they are cut?"
 STORY_INTROS = {
     "ultrachat": "Here is a question someone asked about the world:\n",
-    "openhermes": "Here is a request someone made to an AI assistant:\n",
+    "openhermes": "Here is a request someone made to an AI assistant, with the answer it got:\n",
 }
+# Each style's requirements (reference.md, "Stories"): young children 3-5 paragraphs, a science fact,
+# dialogue, a twist that does not resolve as hoped; morality: ambiguity, past actions' consequences,
+# dialogue; problem solving: common sense, social cues, positive and negative outcomes, a dialogue,
+# different ages; forum: real-life, twist, emotional depth; reddit: niche or humour, twist, reflection,
+# straight into the story.
 STORY_TASKS = {
     "young_children_story": (
-        "Write a short story for young children (3 to 6 years old), inspired by the text above, that teaches one "
-        "piece of everyday common sense or one simple fact about how the world works. Show the idea through what "
-        "the characters do and say to each other, so that a child sees why it matters."
+        'Write an educational story for young children (3 to 6 years old), inspired by the text above, in 3 '
+        'to 5 short paragraphs. Weave into it one simple science fact about how the world works (the kind of '
+        'thing that explains why the sky is blue) and let the characters discover it by talking to each '
+        'other: use dialogue. End with an unexpected twist: things do not turn out the way the characters '
+        'hoped, and the story shows what they can learn from that instead.'
     ),
     "morality_story": (
-        "Write a compelling story, inspired by the text above, that teaches an ethical lesson. Let the characters "
-        "make choices, some wise and some not, and show where each choice leads, good or bad, so that the reader "
-        "draws the lesson from the outcomes. Use dialogue to show what the characters think."
+        'Write a story for readers who like mature themes, inspired by the text above. Give the characters a '
+        'choice with no clean answer, where good people can disagree, and let the consequences of what they '
+        'did in the past catch up with them. Carry it through meaningful dialogue, and let the reader weigh '
+        'the outcome rather than being told the lesson.'
     ),
     "problem_solving_story": (
-        "Write a story, inspired by the text above, in which the characters meet a concrete problem and solve it "
-        "with careful reasoning and common sense: noticing details, trying ideas, learning from what fails. Let "
-        "the reader follow their thinking step by step, and let the knowledge in the text above be part of how "
-        "they solve it."
+        'Write a story, inspired by the text above, in which characters of different ages meet an everyday '
+        'problem and work it out with common sense and by reading social cues: what others want, feel or '
+        'expect. Include at least one dialogue. Show both a positive outcome of a good decision and a '
+        'negative outcome of a poor one, so that the reader sees why each turned out as it did.'
     ),
     "forum_story": (
-        "Write a story in the form of a first-person post on an online forum, inspired by the text above. The "
-        "writer tells of something that happened to them around a niche interest or hobby, with a concrete "
-        "setting and specific details, an unexpected turn or conflict, and what they learned or how it changed "
-        "their view."
+        'Write a story in the form of a first-person post on an online forum, inspired by the text above. The '
+        'writer tells of a real-life situation they went through, with a concrete setting and specific '
+        'details, an unexpected twist that changed how it went, and the feelings it left them with: give it '
+        'emotional depth.'
     ),
     "reddit_post": (
-        "Write a Reddit post, inspired by the text above, in which the poster tells something that happened to "
-        "them. Give it a title on its own first line, then tell the story in an informal first-person voice with "
-        "specific details, build to an unexpected twist or a dilemma, and close with a reflection or a question "
-        "to the community."
+        'Write a Reddit post, inspired by the text above, in which the poster tells something that happened '
+        'to them around a niche interest or with a touch of humour. Start straight away with the story, in an '
+        'informal first-person voice with specific details, build to a twist, and close with a reflection on '
+        'what it taught them.'
     ),
 }
 STORY_RULES = (
-    'Do not open with a stock phrase such as "Once upon a time", "The sun hung low in the sky", "In a bustling '
-    'city" or "In a small village nestled"; open with something particular to this story, and put nothing before '
-    "it: no introduction about yourself and no mention of the text above.\n"
+    'Do not open with a stock phrase such as "Once upon a time", "The sun hung low in the sky", "In the '
+    'dimly lit", "In a bustling city", "In a small village nestled", "A few years ago", "A few years '
+    'back" or "A few months ago"; open with something particular to this story, and put nothing before '
+    'it: no introduction about yourself and no mention of the text above.'
+    "\n"
 )
 
 
@@ -634,7 +644,7 @@ STORY_RULES = (
 def test_story_prompt_exact_text(source, column, style):
     row = {"seed_id": "q1", "source": source, column: STORY_SEED_TEXT}
     if source == "openhermes":
-        row.update(origin=None, category=None, language=None)
+        row.update(answer=None, origin=None, category=None, language=None)
     text = _only_prompt(source, row, {"audiences": ["general"], "extract_chars": 1000}, style)
     assert text == (
         STORY_INTROS[source]
@@ -648,6 +658,21 @@ def test_story_prompt_exact_text(source, column, style):
     )
 
 
+def test_openhermes_story_seed_is_the_first_request_and_its_answer():
+    frame, _ = read_openhermes([OPENHERMES_JSONL])
+    first = frame.row(0, named=True)
+    assert first["answer"] and first["answer"] != first["prompt"]
+    row = {"seed_id": "q1", "source": "openhermes", "prompt": "How do I stop my bread going stale?",
+           "answer": "Keep it in a paper bag.\nFreeze what you will not eat in two days.",
+           "origin": None, "category": None, "language": None}
+    text = _only_prompt("openhermes", row, {"audiences": ["general"], "extract_chars": 1000}, "reddit_post")
+    assert text.startswith(
+        "Here is a request someone made to an AI assistant, with the answer it got:\n<text>\n"
+        "Request: How do I stop my bread going stale?\n\n"
+        "Answer: Keep it in a paper bag.\nFreeze what you will not eat in two days.\n</text>\n"
+    )
+
+
 def test_every_story_prompt_forbids_stock_openings_and_cuts_long_seeds():
     long_question = "Why is the sky blue? " * 100
     for source, column in (("ultrachat", "question"), ("openhermes", "prompt")):
@@ -657,7 +682,9 @@ def test_every_story_prompt_forbids_stock_openings_and_cuts_long_seeds():
         )
         assert sorted(prompts["style"]) == sorted(STORY_STYLES)
         for text in prompts["prompt"]:
-            assert '"Once upon a time"' in text and '"The sun hung low in the sky"' in text
+            for opener in ("Once upon a time", "The sun hung low in the sky", "In the dimly lit",
+                           "A few years ago", "A few years back", "A few months ago"):
+                assert f'"{opener}"' in text
             seed_text = text.split("<text>\n", 1)[1].split("\n</text>", 1)[0]
             assert len(seed_text) <= 200 and seed_text.startswith("Why is the sky blue?")
 
@@ -670,7 +697,14 @@ def test_schema_styles_are_the_registered_styles():
     sources = schema["properties"]["sources"]["properties"]
     for source in ("automathtext", "ultrachat", "openhermes"):
         styles = sources[source]["properties"]["styles"]
-        assert tuple(styles["items"]["enum"]) == tuple(styles["default"]) == registry()[source].styles
+        assert tuple(styles["items"]["enum"]) == registry()[source].styles
+        assert set(styles["default"]) <= set(styles["items"]["enum"])
+    # The original wrote OpenHermes seeds in 3 styles only.
+    assert sources["openhermes"]["properties"]["styles"]["default"] == [
+        "young_children_story",
+        "problem_solving_story",
+        "reddit_post",
+    ]
 
 
 def test_config_with_every_new_source_validates_and_fills_defaults():
@@ -689,7 +723,8 @@ def test_config_with_every_new_source_validates_and_fills_defaults():
     assert sources["khanacademy"]["max_previous_lessons"] == 5 and sources["khanacademy"]["audiences"] == ["college"]
     assert sources["stanford"]["outline"] == {"shards": 1, "max_prompts": None, "audiences": ["college"]}
     assert sources["automathtext"]["extract_chars"] == 1000
-    assert sources["openhermes"]["styles"] == list(STORY_STYLES)
+    assert sources["openhermes"]["styles"] == ["young_children_story", "problem_solving_story", "reddit_post"]
+    assert sources["ultrachat"]["styles"] == list(STORY_STYLES)
     for source in sources:
         step = "stanford_outline" if source == "stanford" else source
         assert load_seeds(step, source_spec(validated, registry()[step])).height > 0

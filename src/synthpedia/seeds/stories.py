@@ -54,6 +54,7 @@ OPENHERMES_SCHEMA = {
     "seed_id": pl.String,
     "source": pl.String,
     "prompt": pl.String,  # the user's first turn, as written (surrounding whitespace removed)
+    "answer": pl.String,  # the assistant's first answer after it, or null when the record has none
     "origin": pl.String,  # the record's own 'source' (the dataset it came from), or null
     "category": pl.String,  # or null
     "language": pl.String,  # or null
@@ -62,6 +63,7 @@ OPENHERMES_COLUMNS = tuple(OPENHERMES_SCHEMA)
 assert ULTRACHAT_COLUMNS[: len(SEED_COLUMNS)] == OPENHERMES_COLUMNS[: len(SEED_COLUMNS)] == SEED_COLUMNS
 
 _USER_ROLES = frozenset({"human", "user"})
+_ASSISTANT_ROLES = frozenset({"gpt", "assistant", "bot", "model"})
 
 
 def story_drop_reason(origin: str | None, category: str | None, language: str | None) -> str | None:
@@ -139,22 +141,39 @@ def read_ultrachat(paths: list[str]) -> tuple[pl.DataFrame, dict[str, int]]:
     return pl.DataFrame(rows, schema=ULTRACHAT_SCHEMA, orient="row"), dict(counts)
 
 
-def _openhermes_fields(record, who: str, where: str, path) -> tuple[str, str | None, str | None, str | None]:
-    """(first user turn, origin, category, language) of an OpenHermes or Alpaca-style record."""
+def _first_answer(turns: list, who: str, where: str, path) -> str | None:
+    """The first assistant turn that follows the first user turn of `turns`, or None."""
+    asked = False
+    for number, turn in enumerate(turns, start=1):
+        turn_where = f"{where}, conversations[{number}]"
+        role = text_field(turn, "from", who, turn_where, path).strip().casefold()
+        if role in _USER_ROLES:
+            asked = True
+        elif asked and role in _ASSISTANT_ROLES:
+            return text_field(turn, "value", who, turn_where, path)
+    return None
+
+
+def _openhermes_fields(record, who: str, where: str, path) -> tuple[str, str | None, str | None, str | None, str | None]:
+    """(first user turn, first answer, origin, category, language) of an OpenHermes or Alpaca-style record."""
     if not isinstance(record, dict):
         raise record_error(who, where, f"expected an object, found {type(record).__name__}", path)
     if "conversations" in record:
         prompt = _first_user_turn(record["conversations"], "conversations", "value", "from", who, where, path)
+        answer = _first_answer(record["conversations"], who, where, path)
     elif "instruction" in record:
         instruction = text_field(record, "instruction", who, where, path)
         extra = text_field(record, "input", who, where, path, required=False) or ""
         prompt = f"{instruction.strip()}\n\n{extra.strip()}" if extra.strip() else instruction
+        answer = text_field(record, "response", who, where, path, required=False) or text_field(
+            record, "output", who, where, path, required=False
+        )
     else:
         raise record_error(who, where, "has neither 'conversations' nor 'instruction'", path)
     origin, category, language = (
         text_field(record, key, who, where, path, required=False) for key in ("source", "category", "language")
     )
-    return prompt, origin, category, language
+    return prompt, answer, origin, category, language
 
 
 def read_openhermes(paths: list[str]) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -173,7 +192,7 @@ def read_openhermes(paths: list[str]) -> tuple[pl.DataFrame, dict[str, int]]:
     for path in _paths(paths, source):
         for where, record in read_records(path, who):
             counts["read"] += 1
-            prompt, origin, category, language = _openhermes_fields(record, who, where, path)
+            prompt, answer, origin, category, language = _openhermes_fields(record, who, where, path)
             reason = story_drop_reason(origin, category, language)
             if reason is None and not prompt.strip():
                 reason = "blank"
@@ -189,6 +208,7 @@ def read_openhermes(paths: list[str]) -> tuple[pl.DataFrame, dict[str, int]]:
                     "seed_id": seed_id,
                     "source": source,
                     "prompt": prompt.strip(),
+                    "answer": (answer or "").strip() or None,
                     "origin": origin or None,
                     "category": category or None,
                     "language": language or None,
