@@ -155,7 +155,12 @@ rule dataset_export:
         contamination="results/tables/contamination.csv",
         diversity="results/tables/diversity.csv",
     output:
-        directory("results/dataset_export"),
+        export=directory("results/dataset_export"),
+        page=report(
+            "results/report/dataset.html",
+            caption="../report/dataset.rst",
+            category="Dataset",
+        ),
     log:
         "logs/dataset_export.log",
     conda:

@@ -15,6 +15,7 @@ rule owns shard by shard cannot also be another rule's output.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 from pathlib import Path
@@ -23,7 +24,9 @@ from typing import Sequence
 import polars as pl
 
 from . import __version__
+from .ids import stable_hash
 from .io import atomic_path, write_parquet
+from .report.html import table_html, write_page
 from .report.plots import contamination_wide
 
 # Cosmopedia's name <- our column, then our ids.
@@ -47,16 +50,30 @@ def export_frame(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.select([pl.col(ours).alias(name) for name, ours in EXPORT_COLUMNS.items()])
 
 
-def export_shards(shards: Sequence[str], out_dir: str | os.PathLike) -> dict[str, int]:
+def export_shards(
+    shards: Sequence[str], out_dir: str | os.PathLike, seed: int = 0, shown: int = 0
+) -> tuple[dict[str, int], pl.DataFrame]:
     """Write the dataset shards results/dataset/<source>/<shard>.parquet as data/<source>/<shard>.parquet
-    under `out_dir`, one shard in memory at a time; source -> rows."""
+    under `out_dir`, one shard in memory at a time.
+
+    Returns source -> rows, and the `shown` rows of smallest seeded rank over all
+    shards (for the report's provenance page; the same rows however the shards split).
+    """
     counts: dict[str, int] = {}
+    sample = pl.DataFrame()
     for path in shards:
         source = Path(path).parent.name
         frame = export_frame(pl.read_parquet(path))
         write_parquet(frame, Path(out_dir) / "data" / source / Path(path).name)
         counts[source] = counts.get(source, 0) + frame.height
-    return counts
+        if shown and frame.height:
+            ranked = frame.with_columns(
+                pl.col("prompt_id").map_elements(lambda p: stable_hash(seed, "dataset_rows", p),
+                                                 return_dtype=pl.String).alias("rank")
+            )
+            sample = pl.concat([sample, ranked], how="diagonal") if sample.width else ranked
+            sample = sample.sort("rank", "prompt_id").head(shown)
+    return counts, sample.drop("rank") if sample.width else sample
 
 
 def _size_category(rows: int) -> str:
@@ -178,6 +195,7 @@ def dataset_export_job(
     contamination: str,
     diversity: str,
     out_dir: str,
+    out_page: str,
     settings: dict,
     generation: dict,
     seed: int,
@@ -188,12 +206,13 @@ def dataset_export_job(
 
     `shards`: results/dataset/<source>/<shard>.parquet (the folder names the source and config).
 
-    `settings`: the config's `report.dataset` (name, licence, source_licences);
+    `out_page`: the report's page of the card and a seeded sample of rows with their provenance.
+    `settings`: the config's `report.dataset` (name, licence, source_licences, rows_shown);
     `generation`: the config's `generation` (model, backend, sampling).
     """
     # A directory output: Snakemake removes it before the job and after a failure.
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    counts = export_shards(shards, out_dir)
+    counts, shown = export_shards(shards, out_dir, seed, settings["rows_shown"])
     card = card_text(
         counts=counts,
         licences=settings["source_licences"],
@@ -208,3 +227,9 @@ def dataset_export_job(
     )
     with atomic_path(Path(out_dir) / "README.md") as tmp:
         tmp.write_text(card, encoding="utf-8")
+    rows = (table_html(shown, ["source", "format", "audience", "prompt_id", "seed_id", "template", "request_key",
+                               "prompt", "text"]) if shown.height else "<p>The dataset has no rows.</p>")
+    note = (f"The dataset card of {out_dir} (config {config_hash}), then a seeded sample of its rows, each traced "
+            "to its seed, template, prompt and request. Every row of the export carries the same columns.")
+    write_page(out_page, "Dataset", [("Rows and their provenance", rows),
+                                     ("Dataset card (README.md)", f"<pre>{html.escape(card)}</pre>")], note)

@@ -50,8 +50,9 @@ def export(tmp_path_factory):
     out = root / "results" / "dataset_export"
     dataset_export_job(
         shards=paths, dedup=str(tables / "dedup.csv"), contamination=str(tables / "contamination.csv"),
-        diversity=str(tables / "diversity.csv"), out_dir=str(out),
-        settings={"name": "Synthpedia", "license": "apache-2.0", "source_licences": {"openstax": "cc-by-4.0"}},
+        diversity=str(tables / "diversity.csv"), out_dir=str(out), out_page=str(root / "dataset.html"),
+        settings={"name": "Synthpedia", "license": "apache-2.0", "source_licences": {"openstax": "cc-by-4.0"},
+                  "rows_shown": 4},
         generation={"backend": "llamacpp", "model": "SmolLM2-135M-Instruct-Q4_1",
                     "sampling": {"temperature": 0.6, "top_p": 0.95}},
         seed=42, config_hash=HASH, command="snakemake --profile profiles/default",
@@ -95,3 +96,10 @@ def test_card_parses_and_states_what_a_user_needs(export):
     assert "1 of 10 documents" in text  # the dedup rate
     assert "SmolLM2-135M-Instruct-Q4_1" in text and '"temperature": 0.6' in text
     assert "snakemake --profile profiles/default" in text and HASH in text
+
+
+def test_report_page_traces_sampled_rows(export):
+    out, _ = export
+    page = (out.parent.parent / "dataset.html").read_text()
+    assert page.count("request_key-") == 4  # rows_shown rows, each with its request key
+    assert "seed_id-" in page and "template-" in page and "Dataset card" in page

@@ -149,7 +149,8 @@ def contamination_figure(contamination: pl.DataFrame, out_png: str) -> None:
 
 
 def _group_labels(table: pl.DataFrame) -> list[str]:
-    return [f"{s} · {st} · {a}" for s, st, a in table.select("source", "style", "audience").iter_rows()]
+    rows = table.select("source", "style", "audience", "documents").iter_rows()
+    return [f"{s} · {st} · {a} (n={n})" for s, st, a, n in rows]
 
 
 def diversity_figure(table: pl.DataFrame, out_png: str) -> None:
