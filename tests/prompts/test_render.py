@@ -27,6 +27,7 @@ def openstax_spec(**over):
         "variants": ["plain", "with_extract"],
         "extract_chars": 600,
         "max_previous_units": 5,
+        "sampled_previous_units": [2, 5],
         "shards": 2,
         "max_prompts": None,
     }
@@ -38,26 +39,12 @@ def audiences(default_config):
     return default_config["audiences"]
 
 
-def test_openstax_prompt_exact_text(audiences):
+def test_openstax_prompt_ids_and_columns(audiences):
+    # The exact text per audience is in test_openstax_prompts.py.
     seeds = pl.DataFrame([SEED_ROW])
     prompts = render_prompts("openstax", seeds, openstax_spec(), audiences)
     assert prompts.height == 4  # 2 audiences x 2 variants
     row = prompts.filter((pl.col("audience") == "college") & (pl.col("variant") == "with_extract")).row(0, named=True)
-    expected = (
-        'Write a new unit titled "Carrying Capacity" for a textbook on "Introduction to Ecology", '
-        "written for college students.\n"
-        'It belongs to the chapter "Populations", in the section "Population Growth".\n'
-        'The units already covered in this section are: "Exponential Growth", "Limits to Growth". '
-        "Do not repeat their content; build on it.\n\n"
-        "Here is an excerpt from the original textbook, for inspiration only; do not copy it:\n"
-        "<extract>\n"
-        "A population cannot grow forever. Food, space and water run short.\n"
-        "</extract>\n\n"
-        + audiences["college"]["instructions"]["textbook"].strip()
-        + "\n\nWrite the unit text only: no title page, no table of contents, no closing remarks to the "
-        "reader, and do not repeat these instructions.\n"
-    )
-    assert row["prompt"] == expected
     assert row["prompt_id"] == prompt_id("openstax", "s1", "openstax/textbook.j2", "college", "with_extract")
     assert row["style"] == "textbook" and row["template"] == "openstax/textbook.j2"
 

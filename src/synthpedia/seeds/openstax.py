@@ -34,6 +34,7 @@ The counts of what was kept and dropped are logged per book.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -41,7 +42,6 @@ from pathlib import Path
 import polars as pl
 
 from ..errors import InputError
-from .records import last_items
 from ..io import stable_hash
 from ..tables import SEED_COLUMNS
 
@@ -726,11 +726,31 @@ def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
     return load_openstax(spec["books"])
 
 
+def choose_previous_units(previous, keep_all: int, sample_range, seed: int, seed_id: str) -> list[str]:
+    """The units already covered that a prompt lists, in book order.
+
+    All of them when there are at most `keep_all` (config key
+    sources.openstax.max_previous_units); otherwise a random number of them in
+    `sample_range` (sources.openstax.sampled_previous_units, [low, high]), as the
+    original did, drawn from a generator seeded by the config seed and the seed
+    id: the same config gives the same prompts.
+    """
+    previous = list(previous or [])
+    if len(previous) <= keep_all:
+        return previous
+    low, high = sample_range
+    rng = random.Random(int(stable_hash("previous_units", seed, seed_id), 16))
+    count = rng.randint(min(low, len(previous)), min(high, len(previous)))
+    return [previous[i] for i in sorted(rng.sample(range(len(previous)), count))]
+
+
 def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):
-    """One textbook prompt per variant (plain, with_extract) of a unit; the last previous units listed."""
+    """One textbook prompt per variant (plain, with_extract) of a unit, with the units already covered."""
     from ..prompts import cut_text
 
-    previous = last_items(row["previous_units"], spec["max_previous_units"])
+    previous = choose_previous_units(
+        row["previous_units"], spec["max_previous_units"], spec["sampled_previous_units"], seed, row["seed_id"]
+    )
     base = {
         "book": row["book"],
         "chapter": row["chapter"],
