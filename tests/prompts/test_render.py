@@ -125,12 +125,14 @@ def test_web_prompt_exact_text(audiences):
     instructions = audiences["general"]["instructions"]["blogpost"].strip()
     expected = (
         'Here is an extract from a web page: "Knead the dough for ten minutes.".\n\n'
-        "Write a long, engaging blog post for a general adult audience, related to this extract, within the "
-        'context of "Home Bread Baking". Pick one idea from the extract and explore it with fresh angles, '
-        "personal-feeling observations, practical tips and concrete examples, so that the reader learns something "
-        "and wants to read to the end.\n"
+        "Write a long, informative blog post for a general adult audience, related to this extract, within the "
+        'context of "Home Bread Baking". Pick one idea from the extract and go further than it does: bring fresh '
+        "perspectives and a deeper analysis, and make it engaging by illustrating each point with concrete "
+        "examples.\n"
         f"{instructions}\n\n"
-        "Do not copy the extract, and start directly with the post: no greeting and no introduction about yourself.\n"
+        # The original's blog posts: no title, no "Have you ever" opening, no greeting to the readers.
+        'Do not copy the extract and do not give the post a title. Do not open with "Have you ever", with a '
+        "greeting to the readers or with an introduction about yourself: start directly with the first idea.\n"
     )
     assert with_topic["prompt"][0] == expected
     assert plain["prompt"][0] == expected.replace(', within the context of "Home Bread Baking"', "")
@@ -149,21 +151,27 @@ WEB_STYLE_BODIES = {
         "mistakes to avoid, so that a reader can follow it without any other help.",
         "Do not use images, and start directly with the tutorial: no greeting and no introduction about yourself.",
     ),
+    # College students; a narrative in the manner of a named popular non-fiction storyteller; current trends,
+    # real-life examples or recent studies.
     "textbook_narrative": (
-        "Write a long and detailed course unit for a textbook aimed at a general adult audience, related to this "
-        'extract, within the context of "Home Bread Baking". Tell it as a story that moves forward: introduce each '
-        "idea through a situation, a character or a question, then explain it fully before going on to the next "
-        "one. Go deep on a few concepts rather than touching many.",
+        "Write a long and detailed course unit for a textbook for college students, related to this extract, "
+        'within the context of "Home Bread Baking". Tell it as a narrative, the way a popular non-fiction '
+        "storyteller such as Malcolm Gladwell or Mary Roach would: introduce each idea through a person, a "
+        "situation or a puzzle, then explain it fully before going on. Connect the ideas to current trends, "
+        "real-life examples or recent studies. Go deep on a few concepts rather than touching many.",
         "Do not copy the extract, do not give the unit a title or an introduction about yourself, and do not use "
         "images: start directly with the content.",
     ),
+    # College students; rigour, an academic and engaging tone, applications such as proofs or key dates;
+    # no title, no introduction, no headlines, no images.
     "textbook_academic": (
-        "Write a long and detailed course unit for a textbook aimed at a general adult audience, related to this "
-        'extract, within the context of "Home Bread Baking". Develop each concept in depth before moving to the '
-        "next one, with precise definitions, the reasoning or evidence behind it, and concrete worked examples (a "
-        "calculation, a key date and figure, a case study). Prefer depth of understanding over breadth.",
-        "Do not copy the extract, do not add a title, headings or an introduction about yourself, and do not use "
-        "images: start directly with the content.",
+        "Write a long and detailed course unit for a textbook for college students, related to this extract, "
+        'within the context of "Home Bread Baking". Be rigorous: develop each concept in depth before moving to '
+        "the next one, with precise definitions and the reasoning or evidence behind it. Keep an academic, "
+        "engaging tone. Make it applied: work through concrete examples such as a proof, a calculation, or the "
+        "key dates and figures of a historical case. Prefer depth of understanding over breadth.",
+        "Do not copy the extract. Give no title, no introduction and no headlines, and do not use images: start "
+        "directly with the content.",
     ),
 }
 
@@ -181,3 +189,15 @@ def test_web_prompt_exact_text_per_style(audiences, style):
         f'Here is an extract from a web page: "Knead the dough for ten minutes.".\n\n{body}\n{instructions}\n\n'
         f"{closing}\n"
     )
+
+
+def test_web_extract_keeps_its_line_breaks(audiences):
+    from synthpedia.prompts import cut_text
+
+    page = "Sourdough basics\n\n\n  Feed the starter   twice a day.\nKeep it warm.\n" + "More text. " * 200
+    extract = cut_text(page, 1000)
+    assert extract.startswith("Sourdough basics\n\nFeed the starter twice a day.\nKeep it warm.\n")
+    assert len(extract) <= 1000
+    row = {**_web_seed("blogpost", "w1"), "extract": extract}
+    prompt = render_prompts("web", pl.DataFrame([row]), {"audiences": ["general"], "topic_fraction": 0.0}, audiences)
+    assert "Sourdough basics\n\nFeed the starter twice a day.\nKeep it warm." in prompt["prompt"][0]
