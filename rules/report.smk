@@ -1,12 +1,15 @@
 import os
 
-
-def rebuild_command():
-    """The command that rebuilds this run, for the dataset card."""
-    files = [os.path.relpath(f) for f in workflow.overwrite_configfiles or []]
-    return " ".join(
-        ["snakemake --profile profiles/default", *(f"--configfile {f}" for f in files)]
-    )
+# The command that rebuilds this run, for the dataset card.
+REBUILD_COMMAND = " ".join(
+    [
+        "snakemake --profile profiles/default",
+        *(
+            f"--configfile {os.path.relpath(f)}"
+            for f in workflow.overwrite_configfiles or []
+        ),
+    ]
+)
 
 
 # Per dataset shard: mergeable diversity counts, the near-duplicate sample and the
@@ -172,6 +175,6 @@ rule dataset_export:
         },
         seed=config["seed"],
         config_hash=CONFIG_HASH,
-        command=rebuild_command(),
+        command=REBUILD_COMMAND,
     script:
         "../scripts/dataset_export.py"
