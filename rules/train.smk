@@ -15,7 +15,8 @@ rule train:
         "logs/benchmarks/train/{run}.tsv"
     conda:
         "../envs/train.yaml"
-    # torch trains on exactly these threads (--set-threads train=N to change them).
+    # torch trains on exactly these threads (--set-threads train=N to change them), shared among the
+    # run's data-parallel processes when it has several.
     threads: 2
     resources:
         mem_mb=8000,
@@ -26,5 +27,7 @@ rule train:
         run=lambda wildcards: config["train"]["runs"][wildcards.run],
         seed=config["seed"],
         config_hash=CONFIG_HASH,
+        # Resume states: not an output, so a killed job's rerun finds them (removed after the checkpoint).
+        state_dir="results/train_state/{run}",
     script:
         "../scripts/train.py"

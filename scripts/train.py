@@ -19,4 +19,6 @@ train_job(
     loss_csv=snakemake.output.loss,
     threads=snakemake.threads,
     config_hash=p.config_hash,
+    state_dir=p.state_dir,
+    log_file=snakemake.log[0],
 )

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from train_kit import TINY, make_docs, train_bpe, write_token_folder
 
 from synthpedia import __version__
 from synthpedia.errors import InputError
@@ -26,7 +27,6 @@ from synthpedia.evaluate import (
 )
 from synthpedia.tables import TABLES, table_columns
 from synthpedia.train import train_torch
-from test_train import TINY, make_docs, train_bpe, write_token_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -197,10 +197,9 @@ def test_retrained_checkpoint_gets_fresh_scores(run, tmp_path):
 
 def test_lighteval_patches_are_undone(run):
     import lighteval.logging.info_loggers as info_loggers
+    import torch
     import xxhash
     from lighteval.tasks.registry import Registry
-
-    import torch
 
     assert Registry.load_all_task_configs.__name__ == "load_all_task_configs"
     assert info_loggers.xxhash is xxhash

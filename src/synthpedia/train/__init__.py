@@ -20,11 +20,13 @@ from importlib import import_module
 
 # module of this package -> the public names it defines
 _MODULES = {
-    "params": ("PRECISIONS", "check_train_params", "lr_at", "schema_train_defaults", "tokens_per_step"),
+    "params": ("PRECISIONS", "check_train_params", "grad_accum_for", "lr_at", "schema_train_defaults", "tokens_per_step"),
     "data": ("MixtureSampler",),
     "model": ("llama_config", "load_tokenizer", "save_checkpoint"),
     "precision": ("choose_precision", "cpu_has_native_bf16"),
     "loop": ("train_job", "train_torch"),
+    "resume": ("latest_state", "save_state"),
+    "launch": ("processes_for", "torchrun_command"),
     "nanotron": ("nanotron_config",),
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names}

@@ -55,6 +55,11 @@ class MixtureSampler:
     Each source is a ``DatatroveFolderDataset`` of non-overlapping windows of
     ``seq_len + 1`` tokens; every sample first draws a source by weight, then a
     window uniformly from it. Same seed, same folders -> same batches.
+
+    :meth:`step_batch` derives each optimizer step's global batch from (seed,
+    step) alone: a run resumed at step k, or split over any number of
+    data-parallel processes, sees exactly the windows an uninterrupted
+    single-process run sees.
     """
 
     def __init__(self, token_dirs: dict, weights: dict, seq_len: int, seed: int):
@@ -82,6 +87,7 @@ class MixtureSampler:
             )
         self.sources = sources
         self.probs = np.array(probs) / sum(probs)
+        self.seed = int(seed)
         self.rng = np.random.default_rng(seed)
 
     def window_counts(self) -> dict:
@@ -90,12 +96,21 @@ class MixtureSampler:
 
     def batch(self, size: int):
         """`size` windows as a LongTensor [size, seq_len + 1], and the source name of each row."""
+        return self._draw(self.rng, size)
+
+    def step_batch(self, step: int, size: int, rows: slice | None = None):
+        """The global batch of optimizer step `step` (0-based): `size` windows drawn from (seed, step).
+
+        `rows` picks the part of it one data-parallel process trains on; the
+        draw itself never depends on it, so every process agrees on the batch.
+        """
+        return self._draw(np.random.default_rng([self.seed, int(step)]), size, rows)
+
+    def _draw(self, rng, size: int, rows: slice | None = None):
         import torch
 
-        picks = self.rng.choice(len(self.sources), size=size, p=self.probs)
-        rows = []
-        for src in picks:
-            ds = self.datasets[src]
-            item = int(self.rng.integers(len(ds)))
-            rows.append(ds[item]["input_ids"])
-        return torch.stack(rows), [self.sources[i] for i in picks]
+        picks = rng.choice(len(self.sources), size=size, p=self.probs)
+        items = [int(rng.integers(len(self.datasets[src]))) for src in picks]
+        keep = range(size)[rows] if rows is not None else range(size)
+        windows = [self.datasets[picks[i]][items[i]]["input_ids"] for i in keep]
+        return torch.stack(windows), [self.sources[picks[i]] for i in keep]

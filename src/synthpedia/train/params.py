@@ -60,6 +60,25 @@ def lr_at(step: int, params: dict) -> float:
     return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * progress))
 
 
+def grad_accum_for(params: dict, processes: int) -> int:
+    """Micro-batches per process and optimizer step for a torch run over `processes` data-parallel processes.
+
+    With ``batch_tokens`` set: batch_tokens / (micro_batch x seq_len x
+    processes), which must be a whole number (InputError otherwise); else
+    the run's ``grad_accum``.
+    """
+    batch_tokens = params.get("batch_tokens")
+    if not batch_tokens:
+        return int(params["grad_accum"])
+    per_pass = params["micro_batch"] * params["seq_len"] * processes
+    if batch_tokens % per_pass:
+        raise InputError(
+            f"train params: batch_tokens ({batch_tokens}) is not a multiple of micro_batch x seq_len x processes "
+            f"({params['micro_batch']} x {params['seq_len']} x {processes} = {per_pass})"
+        )
+    return batch_tokens // per_pass
+
+
 def tokens_per_step(params: dict) -> int:
     """Global batch in tokens: micro_batch x grad_accum x dp x seq_len (cosmo-1b: about 1.3M)."""
     return params["micro_batch"] * params["grad_accum"] * params["dp"] * params["seq_len"]
