@@ -451,33 +451,54 @@ def _only_prompt(source: str, row: dict, spec: dict, style: str | None = None) -
     return prompts["prompt"][0]
 
 
-def test_khanacademy_prompt_exact_text():
-    assert _only_prompt("khanacademy", KHAN_SEED, KHAN_SPEC) == (
+KHAN_BE = (
+    "Be:\n"
+    "- Rigorous: cover each concept in depth before moving on, rather than many concepts briefly.\n"
+    "- Engaging: tell it with a narrative arc, in a lively voice that makes the reader want to go on.\n"
+    "- Applied: ground every idea in specific, practical examples, such as worked problems, experiments or "
+    "everyday situations.\n"
+    "Write for college students.\n"
+    "\n"
+    "Write the sub-unit text only: no title page, no table of contents, no closing remarks to the reader, and "
+    "do not repeat these instructions.\n"
+)
+
+
+def test_khanacademy_one_prompt_per_lesson_item_exact_text():
+    # The original: one prompt per lesson item (video or exercise), naming the course, the unit, the lessons
+    # and items before it; rigorous, engaging with a narrative arc, applied.
+    prompts = render_prompts("khanacademy", pl.DataFrame([KHAN_SEED]), KHAN_SPEC, AUDIENCES)
+    assert sorted(prompts["variant"]) == ["item01", "item02"]
+    second = prompts.filter(pl.col("variant") == "item02")["prompt"][0]
+    assert second == (
         'Write a long and very detailed course unit for a textbook on "Everyday arithmetic", written for '
         "college students.\n"
-        'We are writing the chapter "Fractions".\n'
-        'It has already covered these lessons: "Halves and quarters", "Comparing fractions". Do not repeat them; '
-        "build on what they taught.\n"
-        'Write the next sub-unit, titled "Adding fractions with like denominators". The lesson\'s videos and '
-        'exercises are: "Adding slices of the same pie", "Add fractions with like denominators".\n'
-        "\n"
-        "Be:\n"
-        "- Rigorous: cover each concept in depth before moving on, rather than many concepts briefly.\n"
-        "- Engaging: write in a lively, encouraging voice that makes the reader want to go on.\n"
-        "- Applied: ground every idea in specific, practical examples, such as worked problems, experiments or "
-        "everyday situations.\n"
-        "Write for college students.\n"
-        "\n"
-        "Write the sub-unit text only: no title page, no table of contents, no closing remarks to the reader, and "
-        "do not repeat these instructions.\n"
+        'We are writing the chapter "Fractions", in its lesson "Adding fractions with like denominators".\n'
+        'The chapter has already covered these lessons: "Halves and quarters", "Comparing fractions".\n'
+        'Sub-units of this lesson already written: "Adding slices of the same pie". Do not repeat them; build on '
+        "what they taught.\n"
+        'Write the sub-unit titled "Add fractions with like denominators".\n'
+        "\n" + KHAN_BE
     )
+    first = prompts.filter(pl.col("variant") == "item01")["prompt"][0]
+    assert "This is the lesson's first sub-unit, so start from its foundations.\n" in first
+    assert 'Write the sub-unit titled "Adding slices of the same pie".\n' in first
+    only_one = render_prompts("khanacademy", pl.DataFrame([KHAN_SEED]), {**KHAN_SPEC, "max_items": 1}, AUDIENCES)
+    assert only_one["variant"].to_list() == ["item01"]
 
 
 def test_khanacademy_first_lesson_without_items():
     row = {**KHAN_SEED, "previous_lessons": [], "items": []}
     text = _only_prompt("khanacademy", row, {**KHAN_SPEC, "max_previous_lessons": 0})
-    assert "This is the first lesson of the chapter, so start from its foundations.\n" in text
-    assert 'titled "Adding fractions with like denominators".\n\nBe:' in text
+    assert text == (
+        'Write a long and very detailed course unit for a textbook on "Everyday arithmetic", written for '
+        "college students.\n"
+        'We are writing the chapter "Fractions", in its lesson "Adding fractions with like denominators".\n'
+        "This is the first lesson of the chapter.\n"
+        'Write the lesson "Adding fractions with like denominators" as one sub-unit, starting from its '
+        "foundations.\n"
+        "\n" + KHAN_BE
+    )
 
 
 def test_stanford_outline_prompt_exact_text():

@@ -170,12 +170,23 @@ def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
 
 
 def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):
-    """One textbook sub-unit prompt per lesson, with the lessons already covered and the lesson's items."""
-    previous = last_items(row["previous_lessons"], spec["max_previous_lessons"])
-    yield "textbook", "plain", {
+    """One textbook prompt per lesson item (video or exercise title), as the original made them.
+
+    Each names the course, the unit, the lesson, the lessons of the unit already
+    covered and the lesson's items already written. Only the first `max_items`
+    items of a lesson get a prompt (variants ``item01``, ``item02``, ...); a
+    lesson without items gets one prompt for the lesson itself (``plain``).
+    """
+    keep = spec["max_previous_lessons"]
+    base = {
         "course": row["course"],
         "unit": row["unit"],
         "lesson": row["lesson"],
-        "previous_lessons": previous,
-        "items": list(row["items"] or [])[: spec["max_items"]],
+        "previous_lessons": last_items(row["previous_lessons"], keep),
     }
+    items = list(row["items"] or [])[: spec["max_items"]]
+    if not items:
+        yield "textbook", "plain", {**base, "item": "", "previous_items": []}
+        return
+    for index, item in enumerate(items, start=1):
+        yield "textbook", f"item{index:02d}", {**base, "item": item, "previous_items": last_items(items[: index - 1], keep)}
