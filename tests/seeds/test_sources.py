@@ -21,7 +21,13 @@ from synthpedia.registry import input_files, registry, source_spec
 from synthpedia.seeds import load_seeds, loader_module
 from synthpedia.seeds.automathtext import load_automathtext
 from synthpedia.seeds.khanacademy import load_khanacademy
-from synthpedia.seeds.stanford import load_stanford_courses, outline_unit_seeds, parse_outline
+from synthpedia.seeds.stanford import (
+    is_unit_title,
+    load_stanford_courses,
+    outline_unit_seeds,
+    parse_outline,
+    parse_outline_sections,
+)
 from synthpedia.seeds.stories import load_openhermes, load_ultrachat, read_openhermes, read_ultrachat, story_drop_reason
 from synthpedia.workflow import template_files
 
@@ -232,8 +238,39 @@ def test_parse_outline_formats():
         "Register Assignment",
         "The Gradient",
     ]
-    assert parse_outline("Week 1-2: Networks\n1.1 Subsection only") == ["Networks"]
+    assert parse_outline_sections("Week 1-2: Networks\n1.1 Routing") == [("Networks", "Routing")]
     assert parse_outline("no list at all") == []
+
+
+TWO_LEVEL_OUTLINE = """Here is a two-level outline for the course, in 4-5 sections:
+
+1. Foundations of Probability
+1.1 Sample Spaces and Events
+1.2 The Axioms of Probability
+2. Course Logistics
+2.1 Grading and Office Hours
+2.2 Weekly Schedule
+3. **Random Variables**
+   - Discrete Distributions
+   - This unit introduces the main continuous distributions and shows how to compute with them in practice.
+   - 4-5 units
+4. Limit Theorems
+"""
+
+
+def test_two_level_outline_gives_units_under_their_sections():
+    # The original asked for sections, then units, and removed logistics, assessments and staff in a second
+    # pass; here that pass is deterministic: logistics sections go whole, sentences and counts are not titles.
+    assert parse_outline_sections(TWO_LEVEL_OUTLINE) == [
+        ("Foundations of Probability", "Sample Spaces and Events"),
+        ("Foundations of Probability", "The Axioms of Probability"),
+        ("Random Variables", "Discrete Distributions"),
+        ("Limit Theorems", "Limit Theorems"),  # a section without units is its own unit
+    ]
+    assert not is_unit_title("4-5 units") and not is_unit_title("12 weeks of lectures")
+    assert not is_unit_title(" ".join(["word"] * 40))
+    assert not is_unit_title("This course covers probability. It has two parts.")
+    assert is_unit_title("Bayes' Theorem and Its Applications")
 
 
 def test_outline_unit_seeds_one_row_per_unit():
@@ -513,16 +550,21 @@ def test_stanford_outline_prompt_exact_text():
         'code generation for a simple "toy" language.\n'
         "</description>\n"
         "\n"
-        "Write the outline of this course as a numbered list of its units in teaching order, one unit per line, "
-        "each line giving only the unit's title, like this:\n"
-        "1. <title of the first unit>\n"
-        "2. <title of the second unit>\n"
-        "Cover the whole subject of the course in 6 to 12 units. List subject matter only: leave out office "
-        "hours, grading, exams, homework, the syllabus, instructors and teaching assistants, prerequisites, "
-        "textbooks and the schedule.\n"
+        # Two levels (sections, then units), as the original's outline prompt.
+        "Write the outline of this course in two levels, in teaching order: its sections, numbered 1., 2., ..., "
+        "and under each section its units, numbered 1.1, 1.2, ..., one title per line and nothing else on the "
+        "line, like this:\n"
+        "1. <title of the first section>\n"
+        "1.1 <title of its first unit>\n"
+        "1.2 <title of its second unit>\n"
+        "2. <title of the second section>\n"
+        "2.1 <title of its first unit>\n"
+        "Cover the whole subject of the course in 4 to 8 sections of 2 to 5 units each. List subject matter only: "
+        "leave out office hours, grading, exams, homework, the syllabus, instructors and teaching assistants, "
+        "prerequisites, textbooks and the schedule.\n"
         "Plan it for undergraduates.\n"
         "\n"
-        "Write the numbered list only, with no introduction and no closing remarks.\n"
+        "Write the outline only, with no introduction and no closing remarks.\n"
     )
 
 
@@ -533,6 +575,7 @@ def test_stanford_unit_prompt_exact_text():
         "course_seed_id": "c1",
         "code": "SYN 101",
         "course": "Introduction to Probability",
+        "section": "Foundations",
         "unit": "Conditional Probability",
         "unit_index": 3,
         "previous_units": ["Sample Spaces", "Counting Methods"],
@@ -540,6 +583,7 @@ def test_stanford_unit_prompt_exact_text():
     assert _only_prompt("stanford", row, {"audiences": ["college"], "max_previous_units": 1}) == (
         'Write a long and very detailed chapter for a textbook based on the university course "Introduction to '
         'Probability", written for college students.\n'
+        'The chapter belongs to the part of the course "Foundations".\n'
         'The chapters already written are: "Counting Methods". Do not repeat their content; build on it.\n'
         'Now write the chapter "Conditional Probability".\n'
         "\n"

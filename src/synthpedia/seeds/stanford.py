@@ -7,9 +7,11 @@
    pseudo-source ``stanford_outline``, whose prompts ask an LLM for the
    course's outline as a numbered list of units.
 2. ``outline_unit_seeds``: the generated outlines (``seed_id`` of the course and
-   ``text``) -> one seed per unit, for source ``stanford``. ``parse_outline``
-   reads the numbered units of an outline and drops what is not subject matter:
-   logistics, assessments and staff details.
+   ``text``) -> one seed per unit, for source ``stanford``. The outline prompt
+   asks for two levels (sections, then units), as the original did;
+   ``parse_outline_sections`` reads them and, in place of the original's second
+   LLM pass, filters deterministically what is not subject matter (logistics,
+   assessments, staff) and what is not a unit title (sentences, "4-5 units").
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ STANFORD_SCHEMA = {
     "course_seed_id": pl.String,  # the course's seed_id in stanford_outline
     "code": pl.String,
     "course": pl.String,
+    "section": pl.String,  # the outline section the unit belongs to ("" for a one-level outline)
     "unit": pl.String,
     "unit_index": pl.Int32,  # 1-based position in the outline, after filtering
     "previous_units": pl.List(pl.String),  # titles of the outline's units before it
@@ -279,6 +282,31 @@ _TA_PATTERN = re.compile(r"\bTAs?\b")
 _LOGISTICS_TITLES = frozenset({"logistics", "administrivia", "housekeeping", "course overview and logistics"})
 
 
+# Second-level entries of a two-level outline: "1.2 Title", "a) Title", or an indented bullet.
+_SUBUNIT = re.compile(
+    r"^\s*(?:[-*•]\s+)?(?:\#{1,6}\s*)?(?:[*_]{1,2})?(?:\d{1,2}\.\d{1,2}\.?|[a-h][.)])\s+(?P<title>.+)$"
+)
+_INDENTED_BULLET = re.compile(r"^\s{2,}[-*•]\s+(?P<title>.+)$")
+# A unit title is a short noun phrase: not a count of units ("4-5 units"), nor a sentence the model
+# wrote around the list ("This course covers the main ideas of ...").
+UNIT_TITLE_MAX_WORDS = 12
+_COUNT_OF_UNITS = re.compile(
+    r"^\d+\s*(?:[-–]|to)?\s*\d*\s+(?:units?|sections?|weeks?|lectures?|sessions?|modules?|chapters?)\b", re.I
+)
+_CHATTER = re.compile(r"^(?:here\s+is|here's|this\s+(?:course|outline)|in\s+this\s+course|the\s+course|note\b|sure\b)", re.I)
+
+
+def is_unit_title(title: str) -> bool:
+    """Whether an outline entry reads as a unit title: 1 to 12 words, not a count of units, not a sentence."""
+    words = title.split()
+    if not 1 <= len(words) <= UNIT_TITLE_MAX_WORDS:
+        return False
+    if _COUNT_OF_UNITS.match(title) or _CHATTER.match(title):
+        return False
+    # A full sentence: a stop inside it, or a long line ending with one.
+    return not (re.search(r"[.!?]\s+[A-Z]", title) or (title.endswith(".") and len(words) >= 8))
+
+
 def is_logistics(entry: str) -> bool:
     """Whether an outline entry is about logistics, assessments or staff rather than subject matter."""
     return bool(
@@ -302,33 +330,66 @@ def _clean_title(raw: str) -> str:
     return normalise_space(text)
 
 
-def parse_outline(text: str) -> list[str]:
-    """Unit titles of a generated course outline, in order, without logistics, assessments or staff details.
+def parse_outline_sections(text: str) -> list[tuple[str, str]]:
+    """(section, unit) of each unit of a generated course outline, in order, after the filtering pass.
 
-    Units are the outline's numbered lines ("1. Title", "Unit 2: Title",
-    "## 3) Title", "**IV. Title**"); when it has none, its unindented bullet
-    lines. Markdown marks, "Unit N:" prefixes and a description after the title
-    ("Title: five or more words ...") are removed. Entries about office hours,
-    grading, exams, homework, the syllabus, staff, prerequisites, textbooks,
-    the schedule and the like (``is_logistics``) are dropped, and so are
-    repeated titles (case-insensitively).
+    A two-level outline (numbered sections, each with "1.1"-style, lettered or
+    indented sub-entries) gives its sub-entries as units, under their section;
+    it is read that way when at least half its sections have sub-entries. A
+    section without any keeps its own title as its one unit. Otherwise the
+    outline is one level: its numbered lines ("1. Title", "Unit 2: Title",
+    "## 3) Title", "**IV. Title**"), or without those its unindented bullets,
+    are the units, with section "".
+
+    The filtering pass (deterministic, in place of the original's second LLM
+    pass): a section about logistics, assessments or staff (``is_logistics``)
+    is dropped with its units; so is any unit that is about them, that is not
+    a unit title (``is_unit_title``: a 1-12 word phrase, not "4-5 units", not
+    a sentence), or that repeats a title already kept (case-insensitively).
     """
     lines = (text or "").splitlines()
-    candidates = [m.group("title") for m in map(_NUMBERED.match, lines) if m]
-    if not candidates:
-        candidates = [m.group("title") for m in map(_BULLET.match, lines) if m]
-    units: list[str] = []
+    numbered = [(i, m) for i, m in ((i, _NUMBERED.match(line)) for i, line in enumerate(lines)) if m]
+    entries: list[tuple[str, str, str]] = []  # (section title, raw unit, cleaned unit)
+    sections_with_units = 0
+    if numbered:
+        starts = [i for i, _ in numbered] + [len(lines)]
+        grouped = []
+        for (start, match), end in zip(numbered, starts[1:]):
+            subs = [
+                m.group("title")
+                for m in (_SUBUNIT.match(line) or _INDENTED_BULLET.match(line) for line in lines[start + 1 : end])
+                if m
+            ]
+            sections_with_units += bool(subs)
+            grouped.append((match.group("title"), subs))
+        two_level = sections_with_units * 2 >= len(grouped)
+        for raw_section, subs in grouped:
+            if not two_level:
+                entries.append(("", raw_section, _clean_title(raw_section)))
+                continue
+            section = _clean_title(raw_section)
+            if not section or is_logistics(section) or is_logistics(raw_section):
+                continue
+            for raw in subs or [raw_section]:
+                entries.append((section, raw, _clean_title(raw)))
+    else:
+        entries = [("", m.group("title"), _clean_title(m.group("title"))) for m in map(_BULLET.match, lines) if m]
+    units: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for raw in candidates:
-        title = _clean_title(raw)
-        if not title or is_logistics(title) or is_logistics(raw):
+    for section, raw, title in entries:
+        if not title or is_logistics(title) or is_logistics(raw) or not is_unit_title(title):
             continue
         key = title.casefold()
         if key in seen:
             continue
         seen.add(key)
-        units.append(title)
+        units.append((section, title))
     return units
+
+
+def parse_outline(text: str) -> list[str]:
+    """Unit titles of a generated course outline, in order (see parse_outline_sections)."""
+    return [unit for _, unit in parse_outline_sections(text)]
 
 
 def outline_unit_seeds(catalog_seeds: pl.DataFrame, outlines: pl.DataFrame) -> pl.DataFrame:
@@ -364,11 +425,12 @@ def outline_unit_seeds(catalog_seeds: pl.DataFrame, outlines: pl.DataFrame) -> p
     empty = 0
     for outline in outlines.sort(sort_by).iter_rows(named=True):
         course = courses[outline["seed_id"]]
-        units = parse_outline(outline["text"] or "")
-        if not units:
+        sections = parse_outline_sections(outline["text"] or "")
+        if not sections:
             empty += 1
             continue
-        for index, unit in enumerate(units, start=1):
+        units = [unit for _, unit in sections]
+        for index, (section, unit) in enumerate(sections, start=1):
             key = (course["seed_id"], unit.casefold())
             if key in seen:
                 continue
@@ -380,6 +442,7 @@ def outline_unit_seeds(catalog_seeds: pl.DataFrame, outlines: pl.DataFrame) -> p
                     "course_seed_id": course["seed_id"],
                     "code": course["code"],
                     "course": course["course"],
+                    "section": section,
                     "unit": unit,
                     "unit_index": index,
                     "previous_units": units[: index - 1],
@@ -433,4 +496,9 @@ def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
 def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):
     """One textbook chapter prompt per unit of an outline, with the units already covered."""
     previous = last_items(row["previous_units"], spec["max_previous_units"])
-    yield "textbook", "plain", {"course": row["course"], "unit": row["unit"], "previous_units": previous}
+    yield "textbook", "plain", {
+        "course": row["course"],
+        "section": row.get("section") or "",
+        "unit": row["unit"],
+        "previous_units": previous,
+    }
