@@ -201,3 +201,20 @@ def test_web_extract_keeps_its_line_breaks(audiences):
     row = {**_web_seed("blogpost", "w1"), "extract": extract}
     prompt = render_prompts("web", pl.DataFrame([row]), {"audiences": ["general"], "topic_fraction": 0.0}, audiences)
     assert "Sourdough basics\n\nFeed the starter twice a day.\nKeep it warm." in prompt["prompt"][0]
+
+
+def test_wikihow_prompt_exact_text_per_audience(audiences):
+    # wikiHow: a tutorial of numbered steps, each explained with how it helps and its key tips; no images.
+    seeds = pl.DataFrame([{"seed_id": "w1", "source": "wikihow", "title": "How to Repot a Cactus", "category": "Gardening"}])
+    prompts = render_prompts("wikihow", seeds, {"audiences": ["general", "young_children"]}, audiences)
+    for audience in ("general", "young_children"):
+        text = prompts.filter(pl.col("audience") == audience)["prompt"][0]
+        assert text == (
+            'Write a long and very detailed wikiHow-style tutorial titled "How to Repot a Cactus", from the wikiHow '
+            f'category "Gardening", written for {audiences[audience]["label"]}.\n'
+            "Organise it as numbered steps. For each step explain what to do, why it helps reach the goal, and the "
+            "key tips and mistakes to avoid, so that a reader can follow it without any other help.\n"
+            + audiences[audience]["instructions"]["wikihow"].strip()
+            + "\n\nDo not use images, and start directly with the tutorial: no greeting and no introduction about "
+            "yourself.\n"
+        )
