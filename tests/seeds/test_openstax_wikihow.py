@@ -48,7 +48,8 @@ def test_bundled_book_has_every_unit_in_book_order(ecology):
     assert ecology.columns == list(OPENSTAX_COLUMNS)
     assert ecology.height == 17
     assert ecology["unit"].to_list()[:5] == [
-        "Introduction",  # the chapter-opening module, text directly under <content>
+        # The chapter-opening module (text directly under <content>), titled "Introduction": named after its chapter.
+        "Introduction to Organisms and Their Environment",
         "Introduction",  # the paragraph before the first section of m90011
         "Levels of Ecological Organization",
         "Biotic and Abiotic Factors",

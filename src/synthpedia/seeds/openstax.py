@@ -681,7 +681,9 @@ def _load_book(collection_path: Path, max_extract_chars: int | None) -> tuple[st
             else:
                 section_number += 1
                 section_index = section_number
-            units = _units(module_root, section, stats)
+            # A chapter opening titled just "Introduction" is named after its chapter as a unit.
+            whole_module_title = f"Introduction to {chapter}" if section.casefold() == "introduction" else section
+            units = _units(module_root, whole_module_title, stats)
             if not units:
                 stats["modules_without_units"] += 1
                 log.warning("seeds/openstax: module %s ('%s') gives no unit (%s)", module_id, section, module_path)
