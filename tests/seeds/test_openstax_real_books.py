@@ -148,6 +148,7 @@ def test_formulas_read_correctly(algebra):
     assert "x=(−b±√(b²−4ac))/(2a)" in text  # the quadratic formula, square root kept
     assert "1.3×10¹³" in text and "1.3×1013" not in text  # a power of ten stays a power
     assert "√(2m³n²)" in text
+    assert "x²+(b/a)x=−c/a" in text  # a fraction next to a factor keeps its brackets
     assert "0.3̅6̅" in text  # a repeating decimal keeps its bar
     assert "\ue000" not in text and not re.search(r"\bSee (and |, )*\.", text)
     assert not re.search(r"\bFor +through +,", text)

@@ -452,6 +452,15 @@ def mathml_text(element: ET.Element) -> str:
         # Cells of an aligned derivation ("x", "=", "2") read as one line; a matrix's as a row of values.
         return " ".join(part.strip() for part in parts if part.strip())
     # math, mrow, mstyle, mpadded, menclose, mtd, merror, mmultiscripts...: children in order.
+    # A fraction next to a factor is bracketed: "(b/a)x", not "b/ax".
+    names = [_local(child.tag) for child in children]
+    for i, part in enumerate(parts):
+        if names[i] != "mfrac" or _is_atom(part):
+            continue
+        before = i > 0 and names[i - 1] not in {"mo", "mspace"}
+        after = i + 1 < len(parts) and names[i + 1] not in {"mo", "mspace"}
+        if before or after:
+            parts[i] = f"({part})"
     return "".join(parts)
 
 
