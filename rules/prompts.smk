@@ -1,4 +1,9 @@
-# One rule per source: each source has its own shard count, known from config.
+# Prompts in two kinds of jobs (synthpedia.prompt_shards): prompts_<source> plans the source's
+# prompts on their ids (the seeded max_prompts sample, each id's shard) and checks its
+# templates; prompt_shard renders one shard from the seed rows its ids name. No job holds a
+# whole source's prompt texts, and each shard is byte-identical to rendering the source at once.
+from synthpedia.workflow import scaled
+
 for source in GEN_SOURCES:
 
     rule:
@@ -8,23 +13,59 @@ for source in GEN_SOURCES:
             seeds=f"results/seeds/{source}.parquet",
             templates=template_files(source, "templates"),
         output:
-            prompt_shards(source),
+            f"results/prompt_index/{source}.parquet",
         log:
             f"logs/prompts/{source}.log",
-        localrule: True
+        benchmark:
+            f"logs/benchmarks/prompts_{source}/plan.tsv"
         conda:
             "../envs/prompts.yaml"
+        # ids only: ~100 bytes per prompt, seeds read in batches
+        resources:
+            mem_mb=lambda wildcards, input: scaled(1000, 2, input.size_mb),
+            runtime=lambda wildcards, input: scaled(10, 1 / 20, input.size_mb),
         params:
             source=source,
             spec=source_settings(config, source),
-            audiences={
-                a: config["audiences"][a]
-                for a in source_settings(config, source)["audiences"]
-            },
             seed=config["seed"],
             templates_dir=lambda wildcards, input: templates_root(input.templates),
         script:
             "../scripts/prompts.py"
+
+
+def prompt_shard_templates(wildcards):
+    return template_files(wildcards.source, "templates")
+
+
+rule prompt_shard:
+    input:
+        seeds="results/seeds/{source}.parquet",
+        index="results/prompt_index/{source}.parquet",
+        templates=prompt_shard_templates,
+    output:
+        "results/prompts/{source}/{shard}.parquet",
+    log:
+        "logs/prompt_shard/{source}/{shard}.log",
+    benchmark:
+        "logs/benchmarks/prompt_shard/{source}/{shard}.tsv"
+    conda:
+        "../envs/prompts.yaml"
+    # the shard's seed rows and prompts; the seed table is streamed past
+    resources:
+        mem_mb=lambda wildcards, input: scaled(
+            1000, 4 / len(shards(wildcards.source)), input.size_mb
+        ),
+        runtime=lambda wildcards, input: scaled(10, 1 / 60, input.size_mb),
+    params:
+        spec=lambda wildcards: source_settings(config, wildcards.source),
+        audiences=lambda wildcards: {
+            a: config["audiences"][a]
+            for a in source_settings(config, wildcards.source)["audiences"]
+        },
+        seed=config["seed"],
+        templates_dir=lambda wildcards, input: templates_root(input.templates),
+    script:
+        "../scripts/prompt_shard.py"
 
 
 rule prompt_mix:

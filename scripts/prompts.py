@@ -3,15 +3,14 @@ from synthpedia.logs import log_to
 
 log_to(snakemake.log[0])
 
-from synthpedia.prompts import prompts_job  # noqa: E402
+from synthpedia.prompt_shards import prompt_plan_job  # noqa: E402
 
 p = snakemake.params
-prompts_job(
+prompt_plan_job(
     source=p.source,
     seeds_path=snakemake.input.seeds,
     spec=p.spec,
-    audiences=p.audiences,
     seed=p.seed,
     templates_dir=p.templates_dir,
-    out_shards=list(snakemake.output),
+    out_index=snakemake.output[0],
 )
