@@ -40,11 +40,13 @@ async function probe(show) {
   await pause(300);
   const seen = {};
   for (const category of Object.keys(categories)) {
+    app.setView({navbarMode: "menu"});
+    await pause(200);
     app.showCategory(category);
-    await pause(100);
+    await pause(400);
     const shown = {};
-    for (const [subcategory, entries] of Object.entries(categories[category])) {
-      for (const path of Object.keys(entries)) {
+    for (const paths of Object.values(categories[category])) {
+      for (const path of paths) {
         const entry = results[path];
         shown[path] = {listed: document.body.innerText.includes(path.split("/").pop()),
                        mime: entry.mime_type, bytes: entry.data_uri.length};
@@ -57,8 +59,10 @@ async function probe(show) {
     seen[category] = shown;
   }
   const [category, path] = show;
+  app.setView({navbarMode: "menu"});
+  await pause(200);
   app.showCategory(category);
-  await pause(100);
+  await pause(400);
   const entry = results[path];
   app.setView({content: entry.mime_type === "text/html" ? "html" : "img", contentPath: entry.data_uri,
                resultPath: path});
@@ -93,14 +97,14 @@ def small_config() -> dict:
     """The embedded default cut to three sources of one shard, short completions, a few training steps."""
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["sources"] = {
-        "openstax": {**config["sources"]["openstax"], "shards": 1, "max_prompts": 2},
+        "openstax": {**config["sources"]["openstax"], "shards": 1, "max_prompts": 3},
         "wikihow": {**config["sources"]["wikihow"], "max_prompts": 2},
         "ultrachat": {**config["sources"]["ultrachat"], "max_prompts": 2},
     }
-    config["generation"]["sampling"]["max_tokens"] = 48
+    config["generation"]["sampling"]["max_tokens"] = 96
     config["generation"]["min_completion_tokens"] = 1
     config["train"]["mixture"] = {}
-    config["train"]["runs"] = {"tiny": {"params": {"steps": 8, "warmup_steps": 2}}}
+    config["train"]["runs"]["tiny"]["params"].update(steps=8, warmup_steps=2, micro_batch=2)
     config["evaluation"].update(tasks=["arc_easy", "piqa"], max_samples=8)
     return config
 
@@ -118,9 +122,9 @@ def report(tmp_path_factory):
 def open_report(report_html: Path, show: tuple[str, str], tmp_path: Path, screenshot: Path | None = None) -> dict:
     """Open the report in headless Chromium; the probe's findings (category -> result -> what showed)."""
     probe_html = tmp_path / "probe.html"
-    page = report_html.read_text(encoding="utf-8")
-    probe_html.write_text(page.replace("</body>", PROBE.replace("SHOW", json.dumps(list(show))) + "</body>"),
-                          encoding="utf-8")
+    # The last </body> only: the report's own scripts hold the string too.
+    head, _, tail = report_html.read_text(encoding="utf-8").rpartition("</body>")
+    probe_html.write_text(head + PROBE.replace("SHOW", json.dumps(list(show))) + "</body>" + tail, encoding="utf-8")
     browser = chromium()
     flags = [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000",
              "--window-size=1500,950"]
@@ -141,7 +145,7 @@ def open_report(report_html: Path, show: tuple[str, str], tmp_path: Path, screen
 def test_report_shows_every_category_with_its_figures_and_sample_generations(report, tmp_path):
     workdir, report_html = report
     screenshot = ROOT / SCREENSHOT_TO if SCREENSHOT_TO else tmp_path / "report.png"
-    found = open_report(report_html, ("Diversity", "results/figures/diversity.png"), tmp_path, screenshot)
+    found = open_report(report_html, ("Samples", "results/report/samples.html"), tmp_path, screenshot)
     for category, names in CATEGORIES.items():
         assert category in found, (category, sorted(found))
         shown = {path.split("/")[-1]: what for path, what in found[category].items()}
