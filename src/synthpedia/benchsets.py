@@ -24,7 +24,9 @@ Formats (`spec["format"]`, one of BENCHMARK_FORMATS):
 - `siqa`: jsonl `{"context", "question", "answerA", "answerB", "answerC"}` +
   labels file (1/2/3 per line).
 - `winogrande`: jsonl `{"qID", "sentence" (with "_"), "option1", "option2",
-  "answer": "1"/"2"}`.
+  "answer": "1"/"2"}`; scored partially at the blank: one context per option
+  (the text before the blank, the option filled in), one continuation (the
+  rest of the sentence).
 
 Item ids come from the file's id field when it has one, else
 `<file stem>:<line number>` (1-based line where the record starts), so they are
@@ -43,10 +45,11 @@ import bz2
 import csv
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from synthpedia.errors import InputError
 
@@ -61,6 +64,9 @@ class BenchmarkItem:
     question: str
     choices: tuple[str, ...]
     gold: int
+    # Partial scoring (WinoGrande): one context per choice, each choice scored as the continuation
+    # of its own context; None: every choice continues `question`.
+    contexts: tuple[str, ...] | None = None
 
 
 class _File:
@@ -350,8 +356,12 @@ def _parse_winogrande(rec: _Record, label) -> BenchmarkItem:
     if sentence.count("_") != 1:
         raise rec.error(f"'sentence' must contain exactly one '_' blank, got {sentence.count('_')}")
     options = (_field(rec, "option1"), _field(rec, "option2"))
-    choices = [sentence.replace("_", option) for option in options]
-    return _item(rec, "qID", sentence, sentence, choices, _gold(rec, rec.value.get("answer"), 2, base=1))
+    # Partial scoring at the blank: the context is the text before it with the option filled in,
+    # the continuation (the same for both options) is the rest of the sentence.
+    before, after = sentence.split("_")
+    item = _item(rec, "qID", sentence, before.rstrip(), [after.strip()] * 2,
+                 _gold(rec, rec.value.get("answer"), 2, base=1))
+    return replace(item, contexts=tuple(before + option for option in options))
 
 
 @dataclass(frozen=True)
@@ -445,7 +455,9 @@ def write_eval_task(items: list[BenchmarkItem], path: str | os.PathLike) -> None
     """Write items as an evaluation task: jsonl rows {"id", "query", "choices", "gold"}.
 
     `query` is the item's question; each choice is a continuation of it and starts
-    with one space (log-likelihood of `query + choice`). Unlabelled items
+    with one space (log-likelihood of `query + choice`). Items scored partially
+    (WinoGrande) also carry ``contexts``, one per choice: choice i is then
+    scored as the continuation of context i instead of `query`. Unlabelled items
     (gold -1) cannot be evaluated and raise InputError.
     """
     from synthpedia.io import atomic_path  # io imports polars: kept out of the workflow layer's imports
@@ -459,6 +471,8 @@ def write_eval_task(items: list[BenchmarkItem], path: str | os.PathLike) -> None
             )
         choices = [" " + c for c in item.choices]
         row = {"id": item.item_id, "query": item.question, "choices": choices, "gold": item.gold}
+        if item.contexts is not None:
+            row["contexts"] = list(item.contexts)
         rows.append(json.dumps(row, ensure_ascii=False))
     with atomic_path(path) as tmp:
         tmp.write_text("".join(row + "\n" for row in rows), encoding="utf-8")

@@ -72,11 +72,12 @@ def test_fields_used_for_decontamination_and_evaluation():
                         "How would the new player feel as a result?"
     assert siqa.choices[siqa.gold] == "grateful for the help"
     wg = load_benchmark(spec("wg", "winogrande", SAMPLES / "winogrande/dev.jsonl"))[0]
-    assert "_" in wg.text and wg.question == wg.text
-    assert wg.choices == (
-        "The piano could not be carried through the old doorway because the piano was too narrow.",
-        "The piano could not be carried through the old doorway because the doorway was too narrow.",
+    assert "_" in wg.text and wg.question == "The piano could not be carried through the old doorway because the"
+    assert wg.contexts == (
+        "The piano could not be carried through the old doorway because the piano",
+        "The piano could not be carried through the old doorway because the doorway",
     )
+    assert wg.choices == ("was too narrow.", "was too narrow.")
     assert wg.gold == 1
     boolq = load_benchmark(spec("boolq", "boolq", SAMPLES / "boolq/dev.jsonl"))
     assert boolq[0].choices == ("no", "yes") and boolq[0].gold == 0  # "false"
@@ -259,7 +260,7 @@ def test_check_reads_only_the_first_records(tmp_path):
 def test_check_names_the_bad_label_line(tmp_path):
     data = _write(tmp_path, "dev.jsonl", [json.dumps({"context": "c", "question": "q", "answerA": "a",
                                                       "answerB": "b", "answerC": "c"})] * 2)
-    labels = _write(tmp_path, "dev-labels.lst", ["1", "two"])
+    _write(tmp_path, "dev-labels.lst", ["1", "two"])
     with pytest.raises(InputError, match=r"dev-labels\.lst line 2: label must be an integer, got 'two'"):
         check_benchmark("siqa", {"format": "siqa", "path": str(data)})  # labels found beside the data
 
@@ -330,3 +331,28 @@ def test_real_release_details():
     assert first.gold == 3
     wg_test = load_benchmark(spec("wg", "winogrande", SHARED / "winogrande/test.jsonl"))
     assert len(wg_test) == 1267 and {item.gold for item in wg_test} == {-1}
+
+
+def test_winogrande_is_split_at_the_blank_as_lighteval_splits_it(tmp_path):
+    """A real item: context = text before the blank + option, continuation = the rest (partial scoring)."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data is absent")
+    from lighteval.tasks.tasks.winogrande import winogrande_prompt
+
+    path = SHARED / "winogrande" / "dev.jsonl"
+    line = json.loads(path.read_text().splitlines()[0])
+    item = load_benchmark(spec("wg", "winogrande", path, max_items=1))[0]
+    assert item.contexts == (
+        "Ian volunteered to eat Dennis's menudo after already having a bowl because Ian",
+        "Ian volunteered to eat Dennis's menudo after already having a bowl because Dennis",
+    )
+    write_eval_task([item], tmp_path / "wg.jsonl")
+    row = json.loads((tmp_path / "wg.jsonl").read_text())
+    assert row["choices"] == [" despised eating intestine."] * 2 and row["gold"] == 1
+    # lighteval's own split: the same blank, the same texts once the option moves into the context
+    doc = winogrande_prompt(line, "winogrande")
+    assert doc.query == "Ian volunteered to eat Dennis's menudo after already having a bowl because "
+    assert doc.gold_index == row["gold"]
+    for context, continuation, choice in zip(row["contexts"], row["choices"], doc.choices, strict=True):
+        assert context + continuation == doc.query + choice
+        assert context.startswith(doc.query) and choice.endswith(continuation.strip())

@@ -71,6 +71,7 @@ def run(tmp_path_factory):
     ckpt = root / "ckpt"
     train_tiny(root, seed=3, steps=20, out=ckpt)
     tasks = write_tasks(root / "tasks")
+    trained_files = sorted(str(p.relative_to(ckpt)) for p in ckpt.rglob("*"))
 
     # No network: every inet connection attempt is recorded and refused.
     attempts = []
@@ -101,8 +102,15 @@ def run(tmp_path_factory):
         environment = {name: os.environ.get(name) for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
     results = json.loads((root / "eval.json").read_text())
     return {
-        "root": root, "ckpt": ckpt, "tasks": tasks, "results": results, "attempts": attempts, "environment": environment
+        "root": root, "ckpt": ckpt, "tasks": tasks, "results": results, "attempts": attempts,
+        "environment": environment, "trained_files": trained_files,
     }
+
+
+def test_the_checkpoint_holds_exactly_what_training_wrote_after_evaluation(run):
+    ckpt = run["ckpt"]
+    assert "model.safetensors" in run["trained_files"]
+    assert sorted(str(p.relative_to(ckpt)) for p in ckpt.rglob("*")) == run["trained_files"]
 
 
 def hand_scores(ckpt, rows):
@@ -174,6 +182,32 @@ def test_scores_match_a_hand_computation(run):
     assert differs
 
 
+def test_partial_scoring_compares_one_continuation_after_each_context(run, tmp_path):
+    """WinoGrande's way: each option fills the blank in its own context; the same rest is scored after each."""
+    path = tmp_path / "blanks.jsonl"
+    options = [("reads", "zz"), ("qq", "builds"), ("finds", "kk"), ("vv", "counts"), ("likes", "xq")]
+    with path.open("w") as f:
+        for i, (s, pair) in enumerate(zip(SUBJECTS, options, strict=False)):
+            row = {"id": f"bl-{i}", "query": f"Story: {s}", "choices": [" the book today."] * 2, "gold": i % 2,
+                   "contexts": [f"Story: {s} {option}" for option in pair]}
+            f.write(json.dumps(row) + "\n")
+    got = evaluate_checkpoint(str(run["ckpt"]), {"blanks": str(path)}, str(tmp_path / "out.json"),
+                              max_samples=None, batch_size=32, seed=0)["tasks"]["blanks"]
+    assert got["scoring"] == "partial" and set(got["metrics"]) == {"acc"} and got["n"] == 5
+    rows = read_task_file(path)
+    hits = []
+    for row, item in zip(rows, got["items"], strict=True):
+        # by hand: log p(continuation | context k), one single-choice row per context
+        hand = hand_scores(run["ckpt"], [{"id": k, "query": c, "choices": [row["choices"][k]], "gold": 0}
+                                         for k, c in enumerate(row["contexts"])])
+        expected = [hand[k]["logprobs"][0] for k in range(2)]
+        assert item["logprobs"] == pytest.approx(expected, abs=1e-3), row["id"]
+        hits.append(float(np.argmax(expected) == row["gold"]))
+        assert item["acc"] == hits[-1]
+    assert got["metrics"]["acc"]["value"] == pytest.approx(np.mean(hits))
+    assert got["metrics"]["acc"]["stderr"] == pytest.approx(np.std(hits, ddof=1) / np.sqrt(5))
+
+
 def test_token_normalisation_ignores_padding(run):
     # choices have different token counts, so lighteval pads the shorter ones with -1;
     # the per-item token counts we report are the unpadded ones
@@ -196,9 +230,9 @@ def test_retrained_checkpoint_gets_fresh_scores(run, tmp_path):
 
 
 def test_lighteval_patches_are_undone(run):
-    import lighteval.logging.info_loggers as info_loggers
     import torch
     import xxhash
+    from lighteval.logging import info_loggers
     from lighteval.tasks.registry import Registry
 
     assert Registry.load_all_task_configs.__name__ == "load_all_task_configs"
@@ -270,7 +304,7 @@ def test_token_norm_metric_drops_padding_that_stock_lighteval_counts():
     from lighteval.models.model_output import ModelResponse
     from lighteval.tasks.requests import Doc
 
-    from synthpedia.evaluate import _metrics
+    from synthpedia.evaluate.run import _metrics
 
     # choice 0: 3 tokens, -6.0 in all (-2.0 per token); choice 1: 1 token, -4.0, padded with -1 like the backend does
     doc = Doc(query="Q", choices=[" a b c", " d"], gold_index=0)
