@@ -74,11 +74,6 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def opening(text: str) -> str:
-    """The first five words of `text`, lowercased, punctuation dropped."""
-    return " ".join(words(text)[:OPENING_WORDS])
-
-
 def ngram_hashes(tokens: Sequence[str], n: int) -> list[int]:
     """64-bit hashes of the word n-grams of `tokens`, stable across runs and machines."""
     import xxhash
@@ -109,7 +104,7 @@ def shard_partials(rows: pl.DataFrame, seed: int, sample_size: int) -> tuple[pl.
     for row in rows.select(*GROUP, "text", "completion_tokens").iter_rows(named=True):
         tokens = words(row["text"])
         acc = groups.setdefault(tuple(row[c] for c in GROUP), {kind: [] for kind in KINDS})
-        acc["opening"].append(" ".join(tokens[:OPENING_WORDS]))
+        acc["opening"].append(" ".join(tokens[:OPENING_WORDS]))  # first five words, lowercased
         acc["words"].append(len(row["text"].split()))
         acc["tokens"].append(int(row["completion_tokens"] or 0))
         for n in NGRAMS:
