@@ -9,7 +9,10 @@ For every extractor of synthpedia.web.extract.EXTRACTORS (or those named with
 --extractors), prints mean token precision, recall and F1 over the pages (a
 bag of lower-cased word tokens, as that benchmark scores) and pages per second,
 all measured in one run so that the speeds compare. Pages are decoded once,
-before timing; each extractor is timed over all pages, best of --repeat runs.
+before timing; the extractors take turns over all pages in each of --repeat
+rounds, and each keeps its best round. Speed is pages per second of this
+process's CPU time (one core), which a machine busy with other work skews far
+less than wall-clock time.
 
     python benchmarks/extraction.py [/path/to/aeb] [--extractors resiliparse trimmed] [--repeat 3]
 """
@@ -63,21 +66,33 @@ def load_pages(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
     return pages, bodies
 
 
-def measure(extractor: str, pages: dict[str, str], bodies: dict[str, str], repeat: int) -> dict:
-    best = float("inf")
+def measure(extractors: list[str], pages: dict[str, str], bodies: dict[str, str], repeat: int) -> list[dict]:
+    """One row of scores and speed per extractor.
+
+    The extractors take turns within each of the `repeat` rounds, so that a
+    machine busy with other work slows them alike; each keeps its best round.
+    """
+    best = dict.fromkeys(extractors, float("inf"))
+    texts: dict[str, dict[str, str]] = {}
     for _ in range(repeat):
-        start = time.perf_counter()
-        texts = {page_id: html_to_text(html, extractor) for page_id, html in pages.items()}
-        best = min(best, time.perf_counter() - start)
-    per_page = [scores(texts[page_id], bodies[page_id]) for page_id in pages]
-    n = len(per_page)
-    return {
-        "extractor": extractor,
-        "precision": sum(p for p, _, _ in per_page) / n,
-        "recall": sum(r for _, r, _ in per_page) / n,
-        "f1": sum(f for _, _, f in per_page) / n,
-        "pages_per_s": n / best,
-    }
+        for extractor in extractors:
+            start = time.process_time()
+            texts[extractor] = {page_id: html_to_text(html, extractor) for page_id, html in pages.items()}
+            best[extractor] = min(best[extractor], time.process_time() - start)
+    rows = []
+    for extractor in extractors:
+        per_page = [scores(texts[extractor][page_id], bodies[page_id]) for page_id in pages]
+        n = len(per_page)
+        rows.append(
+            {
+                "extractor": extractor,
+                "precision": sum(p for p, _, _ in per_page) / n,
+                "recall": sum(r for _, r, _ in per_page) / n,
+                "f1": sum(f for _, _, f in per_page) / n,
+                "pages_per_s": n / best[extractor],
+            }
+        )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,11 +104,11 @@ def main(argv: list[str] | None = None) -> None:
     pages, bodies = load_pages(args.folder)
     for extractor in args.extractors:  # warm-up: imports and first-call costs are not timed
         html_to_text(next(iter(pages.values())), extractor)
-    rows = [measure(extractor, pages, bodies, args.repeat) for extractor in args.extractors]
+    rows = measure(args.extractors, pages, bodies, args.repeat)
     plain = next((row["pages_per_s"] for row in rows if row["extractor"] == "resiliparse"), None)
     load = os.getloadavg()[0]
     print(f"{len(pages)} pages from {args.folder}; load average {load:.2f} at the end\n")
-    print("| extractor | F1 | precision | recall | pages/s | speed vs resiliparse |")
+    print("| extractor | F1 | precision | recall | pages/s (CPU) | speed vs resiliparse |")
     print("|---|---|---|---|---|---|")
     for row in rows:
         ratio = f"{row['pages_per_s'] / plain:.2f}x" if plain else "n/a"
