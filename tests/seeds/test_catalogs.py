@@ -121,3 +121,17 @@ def test_bad_policy_names_the_config_key(tmp_path):
     path = _catalog(tmp_path, "title,description\nOptics,Light.\n")
     with pytest.raises(InputError, match="sources.stanford.on_bad_record"):
         load_stanford_courses(path, "ignore")
+
+
+def test_jsonl_catalog_record_without_description_is_skipped_with_its_line(tmp_path, caplog):
+    path = tmp_path / "catalog.jsonl"
+    path.write_text(
+        '{"code": "A 1", "title": "Optics", "description": "Light &amp; lenses."}\n'
+        '{"code": "A 2", "title": "Acoustics"}\n'
+    )
+    with caplog.at_level(logging.INFO, logger="synthpedia.seeds.stanford"):
+        courses = load_stanford_courses(path, "skip")
+    assert courses.select("course", "description").rows() == [("Optics", "Light & lenses.")]
+    assert "line 2 skipped: has no 'description'" in caplog.text
+    with pytest.raises(InputError, match=r"line 2: has no 'description'"):
+        load_stanford_courses(path, "error")
