@@ -19,7 +19,15 @@ Formats (`spec["format"]`, one of BENCHMARK_FORMATS):
   "label"}`, or (`.bz2` / `.txt`) 6 lines per item: `activity_label: ctx`, gold
   index, 4 endings.
 - `mmlu`: CSV without header (question, A, B, C, D, answer letter); a file or a
-  folder of them (read in name order, recursively).
+  folder of them (read in name order, recursively). Asked in cloze form: the
+  answer texts are the choices.
+- `mmlu_mc`: the same files, asked in multiple-choice form as lighteval's
+  `mmlu` tasks ask them (subject line from the file name, lettered options,
+  " A"-" D" as the choices).
+- `commonsenseqa`: jsonl `{"answerKey", "id", "question": {"question_concept",
+  "choices": [{"label", "text"}] (A-E), "stem"}}`, asked as lighteval's
+  `commonsenseqa` task asks it (lettered options, the letters as choices, no
+  space before them).
 - `piqa`: jsonl `{"goal", "sol1", "sol2"}` + labels file (0/1 per line).
 - `siqa`: jsonl `{"context", "question", "answerA", "answerB", "answerC"}` +
   labels file (1/2/3 per line).
@@ -67,6 +75,9 @@ class BenchmarkItem:
     # Partial scoring (WinoGrande): one context per choice, each choice scored as the continuation
     # of its own context; None: every choice continues `question`.
     contexts: tuple[str, ...] | None = None
+    # Whether each choice continues the query after one space (" Paris"); False for the letter
+    # answers lighteval's CommonsenseQA task scores right after "Answer:".
+    spaced: bool = True
 
 
 class _File:
@@ -337,6 +348,37 @@ def _parse_mmlu(rec: _Record, label) -> BenchmarkItem:
     return _item(rec, None, question, f"Question: {question}\nAnswer:", choices, "ABCD".index(answer))
 
 
+def _mmlu_subject(rec: _Record) -> str:
+    """The subject of an MMLU file, from its name (``high_school_biology_test.csv``), in words."""
+    stem = rec.file.stem
+    for split in ("_test", "_dev", "_val"):
+        stem = stem.removesuffix(split)
+    return stem.replace("_", " ")
+
+
+def _parse_mmlu_mc(rec: _Record, label) -> BenchmarkItem:
+    """MMLU in multiple-choice form, as lighteval's ``mmlu`` tasks ask it: the lettered options, then a letter."""
+    item = _parse_mmlu(rec, label)
+    query = (f"The following are multiple choice questions (with answers) about {_mmlu_subject(rec)}.\n\n"
+             f"Question: {item.text}")
+    query += "".join(f"\n{key}. {choice}" for key, choice in zip("ABCD", item.choices, strict=True))
+    return replace(item, question=query + "\nAnswer:", choices=("A", "B", "C", "D"))
+
+
+def _parse_commonsenseqa(rec: _Record, label) -> BenchmarkItem:
+    """CommonsenseQA as lighteval's ``commonsenseqa`` task asks it: lettered options, the letter right after "Answer:"."""
+    stem, texts, labels = _arc_choices(rec)
+    if len(texts) < 2 or labels != list("ABCDE"[: len(texts)]):
+        raise rec.error(f"needs 2 to 5 choices labelled A, B, C... in order (got {labels})")
+    answer = str(rec.value.get("answerKey", "")).strip()
+    if answer not in labels:
+        raise rec.error(f"answerKey {answer!r} is not one of the choice labels {labels}")
+    query = f"The following are multiple choice questions (with answers) about common sense.\nQuestion: {stem}\n"
+    query += "".join(f"{key}.  {text}\n" for key, text in zip(labels, texts, strict=True))
+    item = _item(rec, "id", stem, query + "Answer:", labels, labels.index(answer))
+    return replace(item, spaced=False)
+
+
 def _parse_piqa(rec: _Record, label) -> BenchmarkItem:
     goal = _field(rec, "goal")
     choices = (_field(rec, "sol1"), _field(rec, "sol2"))
@@ -379,6 +421,8 @@ _FORMATS: dict[str, _Format] = {
     "boolq": _Format(_read_jsonl, _parse_boolq),
     "hellaswag": _Format(_read_hellaswag, _parse_hellaswag),
     "mmlu": _Format(_read_mmlu, _parse_mmlu),
+    "mmlu_mc": _Format(_read_mmlu, _parse_mmlu_mc),
+    "commonsenseqa": _Format(_read_jsonl, _parse_commonsenseqa),
     "piqa": _Format(_read_jsonl, _parse_piqa, labels_file=True),
     "siqa": _Format(_read_jsonl, _parse_siqa, labels_file=True),
     "winogrande": _Format(_read_jsonl, _parse_winogrande),
@@ -409,7 +453,7 @@ def _open_benchmark(name: str, spec: dict) -> tuple[_File, _Format, Path | None]
     path = Path(os.fspath(spec["path"]))
     if not path.exists():
         raise InputError(f"{key}: path not found ({path})")
-    if path.is_dir() and fmt != "mmlu":
+    if path.is_dir() and fmt not in ("mmlu", "mmlu_mc"):
         raise InputError(f"{key}: 'path' must be a file for format {fmt} ({path})")
     labels = Path(os.fspath(spec["labels"])) if spec.get("labels") else None
     return _File(name, fmt, path), _FORMATS[fmt], labels
@@ -469,7 +513,7 @@ def write_eval_task(items: list[BenchmarkItem], path: str | os.PathLike) -> None
                 f"config key 'benchmarks.{item.benchmark}': item {item.item_id} has no gold answer; "
                 "use a labelled split for evaluation"
             )
-        choices = [" " + c for c in item.choices]
+        choices = [" " + c if item.spaced else c for c in item.choices]
         row = {"id": item.item_id, "query": item.question, "choices": choices, "gold": item.gold}
         if item.contexts is not None:
             row["contexts"] = list(item.contexts)

@@ -25,6 +25,8 @@ BUNDLED = [
     ("boolq", "boolq", "boolq/dev.jsonl", None, 12, 2),
     ("hellaswag", "hellaswag", "hellaswag/validation.jsonl", None, 12, 4),
     ("mmlu", "mmlu", "mmlu", None, 12, 4),
+    ("mmlu_mc", "mmlu_mc", "mmlu", None, 12, 4),
+    ("commonsenseqa", "commonsenseqa", "commonsenseqa/dev-sample.jsonl", None, 8, 5),
     ("piqa", "piqa", "piqa/valid.jsonl", "piqa/valid-labels.lst", 12, 2),
     ("siqa", "siqa", "siqa/dev.jsonl", "siqa/dev-labels.lst", 12, 3),
     ("winogrande", "winogrande", "winogrande/dev.jsonl", None, 12, 2),
@@ -277,6 +279,8 @@ REAL = [
     ("siqa", "siqa", "siqa/dev.jsonl", "siqa/dev-labels.lst", 1954),
     ("winogrande", "winogrande", "winogrande/dev.jsonl", None, 1267),
     ("openbookqa", "openbookqa", "openbookqa/Main_test.jsonl", None, 500),
+    ("commonsenseqa", "commonsenseqa", "commonsenseqa/dev_rand_split.jsonl", None, 1221),
+    ("mmlu_mc", "mmlu_mc", "mmlu/test", None, 14042),
 ]
 
 
@@ -287,7 +291,7 @@ def test_real_release_loads(name, fmt, path, labels, count):
     items = load_benchmark(spec(name, fmt, SHARED / path, labels and SHARED / labels))
     assert len(items) == count
     assert all(0 <= item.gold < len(item.choices) and item.text for item in items)
-    if name != "mmlu":  # MMLU ids are file:line, unique too, but check the id-field formats here
+    if not name.startswith("mmlu"):  # MMLU ids are file:line, unique too, but check the id-field formats here
         assert len({item.item_id for item in items}) == count
 
 
@@ -356,3 +360,48 @@ def test_winogrande_is_split_at_the_blank_as_lighteval_splits_it(tmp_path):
     for context, continuation, choice in zip(row["contexts"], row["choices"], doc.choices, strict=True):
         assert context + continuation == doc.query + choice
         assert context.startswith(doc.query) and choice.endswith(continuation.strip())
+
+
+def _task_row(item, tmp_path) -> dict:
+    write_eval_task([item], tmp_path / "task.jsonl")
+    return json.loads((tmp_path / "task.jsonl").read_text())
+
+
+def test_commonsenseqa_is_asked_as_lighteval_asks_it(tmp_path):
+    """A real item: query and choices equal those of lighteval's commonsenseqa prompt function."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data is absent")
+    from lighteval.tasks.tasks.commonsenseqa import commonsenseqa_prompt
+
+    path = SHARED / "commonsenseqa" / "dev_rand_split.jsonl"
+    raw = json.loads(path.read_text().splitlines()[0])
+    item = load_benchmark(spec("csqa", "commonsenseqa", path, max_items=1))[0]
+    assert item.text == raw["question"]["stem"] and item.item_id == raw["id"]
+    row = _task_row(item, tmp_path)
+    # lighteval reads the Hugging Face layout (tau/commonsense_qa): question is the stem, choices a dict
+    hf = {"id": raw["id"], "question": raw["question"]["stem"], "answerKey": raw["answerKey"],
+          "choices": {"label": [c["label"] for c in raw["question"]["choices"]],
+                      "text": [c["text"] for c in raw["question"]["choices"]]}}
+    doc = commonsenseqa_prompt(hf, "commonsenseqa")
+    assert (row["query"], row["choices"], row["gold"]) == (doc.query, doc.choices, doc.gold_index)
+    assert row["query"].endswith("E.  new york\nAnswer:") and row["choices"] == ["A", "B", "C", "D", "E"]
+
+
+def test_mmlu_multiple_choice_form_is_asked_as_lighteval_asks_it(tmp_path):
+    """A real item: query and choices equal those of lighteval's mmlu prompt function (cloze form kept beside)."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data is absent")
+    import csv
+
+    from lighteval.tasks.tasks.mmlu import mmlu_prompt
+
+    path = SHARED / "mmlu" / "test" / "anatomy_test.csv"
+    with path.open(newline="") as f:
+        first = next(csv.reader(f))
+    mc = load_benchmark(spec("mmlu_mc", "mmlu_mc", path, max_items=1))[0]
+    cloze = load_benchmark(spec("mmlu", "mmlu", path, max_items=1))[0]
+    doc = mmlu_prompt({"subject": "anatomy", "question": first[0], "choices": first[1:5], "answer": first[5]}, "mmlu")
+    row = _task_row(mc, tmp_path)
+    assert (row["query"], row["choices"], row["gold"]) == (doc.query, doc.choices, doc.gold_index)
+    assert mc.text == cloze.text and mc.gold == cloze.gold and mc.item_id == cloze.item_id  # same item, two forms
+    assert cloze.question == f"Question: {first[0]}\nAnswer:" and list(cloze.choices) == first[1:5]

@@ -128,10 +128,12 @@ def hand_scores(ckpt, rows):
         logprobs, ntoks = [], []
         for choice in row["choices"]:
             cont = tok(space + choice, add_special_tokens=False).input_ids
-            ids = torch.tensor([ctx + cont])
+            # lighteval keeps the last max_position_embeddings tokens of context + choice
+            kept = (ctx + cont)[-model.config.max_position_embeddings :]
+            start = len(kept) - len(cont)
             with torch.no_grad():
-                lp = torch.log_softmax(model(ids).logits[0].float(), dim=-1)
-            logprobs.append(sum(lp[len(ctx) - 1 + i, t].item() for i, t in enumerate(cont)))
+                lp = torch.log_softmax(model(torch.tensor([kept])).logits[0].float(), dim=-1)
+            logprobs.append(sum(lp[start - 1 + i, t].item() for i, t in enumerate(cont)))
             ntoks.append(len(cont))
         gold = row["gold"]
         chars = [len(c) for c in row["choices"]]
@@ -182,30 +184,65 @@ def test_scores_match_a_hand_computation(run):
     assert differs
 
 
-def test_partial_scoring_compares_one_continuation_after_each_context(run, tmp_path):
-    """WinoGrande's way: each option fills the blank in its own context; the same rest is scored after each."""
-    path = tmp_path / "blanks.jsonl"
+@pytest.fixture(scope="module")
+def more_tasks(run, tmp_path_factory):
+    """One more lighteval run on the same checkpoint: a partially scored task and the bundled letter-answer tasks."""
+    from synthpedia.benchsets import eval_task_job
+
+    root = tmp_path_factory.mktemp("more-tasks")
+    blanks = root / "blanks.jsonl"
     options = [("reads", "zz"), ("qq", "builds"), ("finds", "kk"), ("vv", "counts"), ("likes", "xq")]
-    with path.open("w") as f:
+    with blanks.open("w") as f:
         for i, (s, pair) in enumerate(zip(SUBJECTS, options, strict=False)):
             row = {"id": f"bl-{i}", "query": f"Story: {s}", "choices": [" the book today."] * 2, "gold": i % 2,
                    "contexts": [f"Story: {s} {option}" for option in pair]}
             f.write(json.dumps(row) + "\n")
-    got = evaluate_checkpoint(str(run["ckpt"]), {"blanks": str(path)}, str(tmp_path / "out.json"),
-                              max_samples=None, batch_size=32, seed=0)["tasks"]["blanks"]
+    tasks = {"blanks": str(blanks)}
+    samples = ROOT / "resources" / "benchmarks"
+    specs = {
+        "commonsenseqa": {"format": "commonsenseqa", "path": str(samples / "commonsenseqa" / "dev-sample.jsonl")},
+        "mmlu_mc": {"format": "mmlu_mc", "path": str(samples / "mmlu")},
+    }
+    for name, entry in specs.items():
+        tasks[name] = str(root / f"{name}.jsonl")
+        eval_task_job(spec={"name": name, **entry}, task=tasks[name])
+    results = evaluate_checkpoint(str(run["ckpt"]), tasks, str(root / "out.json"), max_samples=None,
+                                  batch_size=32, seed=0)
+    return {"tasks": tasks, "results": results["tasks"], "ckpt": run["ckpt"]}
+
+
+def test_partial_scoring_compares_one_continuation_after_each_context(more_tasks):
+    """WinoGrande's way: each option fills the blank in its own context; the same rest is scored after each."""
+    got = more_tasks["results"]["blanks"]
     assert got["scoring"] == "partial" and set(got["metrics"]) == {"acc"} and got["n"] == 5
-    rows = read_task_file(path)
+    rows = read_task_file(more_tasks["tasks"]["blanks"])
     hits = []
     for row, item in zip(rows, got["items"], strict=True):
         # by hand: log p(continuation | context k), one single-choice row per context
-        hand = hand_scores(run["ckpt"], [{"id": k, "query": c, "choices": [row["choices"][k]], "gold": 0}
-                                         for k, c in enumerate(row["contexts"])])
+        hand = hand_scores(more_tasks["ckpt"], [{"id": k, "query": c, "choices": [row["choices"][k]], "gold": 0}
+                                                for k, c in enumerate(row["contexts"])])
         expected = [hand[k]["logprobs"][0] for k in range(2)]
         assert item["logprobs"] == pytest.approx(expected, abs=1e-3), row["id"]
         hits.append(float(np.argmax(expected) == row["gold"]))
         assert item["acc"] == hits[-1]
     assert got["metrics"]["acc"]["value"] == pytest.approx(np.mean(hits))
     assert got["metrics"]["acc"]["stderr"] == pytest.approx(np.std(hits, ddof=1) / np.sqrt(5))
+
+
+def test_commonsenseqa_and_mmlu_letter_tasks_score_as_by_hand(more_tasks):
+    """The bundled CommonsenseQA and MMLU (multiple-choice form) samples, scored on a checkpoint, checked by hand."""
+    got = more_tasks["results"]
+    for name in ("commonsenseqa", "mmlu_mc"):
+        rows = read_task_file(more_tasks["tasks"][name])
+        hand = hand_scores(more_tasks["ckpt"], rows[:4])  # a few items by hand
+        items = {item["id"]: item for item in got[name]["items"]}
+        for item_id, expected in hand.items():
+            assert items[item_id]["logprobs"] == pytest.approx(expected["logprobs"], abs=1e-3), (name, item_id)
+            for metric in EVAL_METRICS:
+                assert items[item_id][metric] == expected[metric], (name, item_id, metric)
+        assert got[name]["metrics"]["acc"]["value"] == pytest.approx(np.mean([i["acc"] for i in items.values()]))
+    assert got["commonsenseqa"]["n"] == 8 and got["commonsenseqa"]["chance"] == pytest.approx(0.2)
+    assert got["mmlu_mc"]["n"] == 12 and got["mmlu_mc"]["chance"] == pytest.approx(0.25)
 
 
 def test_token_normalisation_ignores_padding(run):
