@@ -226,11 +226,13 @@ def diversity_table(counts: pl.DataFrame, near_duplicates: pl.DataFrame | None =
 def near_duplicates(sample: pl.DataFrame, embed, threshold: float) -> pl.DataFrame:
     """Per group of the merged sample: rows sampled and rows with a near-duplicate in the sample.
 
-    `embed`: texts -> array of embeddings (one row per text).
+    `embed`: texts -> array of embeddings (one row per text); not called for a
+    group of one text, which has no pair to compare.
     """
     rows = []
     for group, part in sample.partition_by(list(GROUP), as_dict=True, maintain_order=True).items():
-        flags = near_duplicate_flags(np.asarray(embed(part["text"].to_list()), dtype=np.float32), threshold)
+        flags = (near_duplicate_flags(np.asarray(embed(part["text"].to_list()), dtype=np.float32), threshold)
+                 if part.height > 1 else np.zeros(part.height, dtype=bool))
         rows.append({**dict(zip(GROUP, group)), "near_duplicate_sample": part.height,
                      "near_duplicates": int(flags.sum())})
     schema = {**{c: pl.String for c in GROUP}, "near_duplicate_sample": pl.Int64, "near_duplicates": pl.Int64}
@@ -238,11 +240,17 @@ def near_duplicates(sample: pl.DataFrame, embed, threshold: float) -> pl.DataFra
 
 
 def minilm_embedder(threads: int, batch_size: int = 64):
-    """texts -> normalised all-MiniLM-L6-v2 embeddings (the bundled model, loaded once)."""
+    """texts -> normalised all-MiniLM-L6-v2 embeddings (the bundled model, loaded at the first call)."""
     from .web.embed import embed, load_embedder
 
-    model = load_embedder(threads)
-    return lambda texts: embed(texts, model, batch_size) if texts else np.zeros((0, 384), dtype=np.float32)
+    model = []
+
+    def embed_texts(texts):
+        if not model:
+            model.append(load_embedder(threads))
+        return embed(texts, model[0], batch_size)
+
+    return embed_texts
 
 
 def plot_diversity(table: pl.DataFrame, out_png: str) -> None:

@@ -104,8 +104,8 @@ def small_config() -> dict:
     config["generation"]["sampling"]["max_tokens"] = 96
     config["generation"]["min_completion_tokens"] = 1
     config["train"]["mixture"] = {}
-    config["train"]["runs"]["tiny"]["params"].update(steps=8, warmup_steps=2, micro_batch=2)
-    config["evaluation"].update(tasks=["arc_easy", "piqa"], max_samples=8)
+    config["train"]["runs"]["tiny"]["params"].update(steps=4, warmup_steps=1, micro_batch=2)
+    config["evaluation"].update(tasks=["arc_easy"], max_samples=4)
     return config
 
 
@@ -153,7 +153,7 @@ def test_report_shows_every_category_with_its_figures_and_sample_generations(rep
             assert name in shown, (category, name, sorted(shown))
             assert shown[name]["listed"], (category, name)  # the category's menu lists it
             assert shown[name]["mime"] == ("image/png" if name.endswith(".png") else "text/html")
-            assert shown[name]["bytes"] > 2000, (category, name)
+            assert shown[name]["bytes"] > (2000 if name.endswith(".png") else 500), (category, name)
     samples = found["Samples"]["results/report/samples.html"]["text"]
     assert "prompt_id" in samples and "request_key" in samples and "<details>" in samples
     assert samples.count("<tr>") >= 2  # a header and at least one sample generation

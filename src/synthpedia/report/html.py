@@ -17,7 +17,7 @@ table { border-collapse: collapse; margin: 8px 0 16px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; text-align: left; }
 th { background: #f1f3f6; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-details { margin: 4px 0; min-width: 26em; } summary { cursor: pointer; color: #2457a6; }
+details { margin: 4px 0; min-width: 20em; } summary { cursor: pointer; color: #2457a6; }
 pre { white-space: pre-wrap; max-width: 90em; margin: 4px 0; font-size: 12px; }
 """
 

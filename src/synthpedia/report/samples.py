@@ -8,6 +8,7 @@ all dataset rows gives.
 
 from __future__ import annotations
 
+import html
 from typing import Sequence
 
 import polars as pl
@@ -42,15 +43,21 @@ def merge_samples(frames: Sequence[pl.DataFrame], per_group: int) -> pl.DataFram
     return bottom_k(pl.concat(frames), "rank", per_group).drop("rank")
 
 
+def sample_html(row: dict) -> str:
+    """One sample: its ids in a row, the prompt folded, the text unfolded."""
+    ids = table_html(pl.DataFrame([row]), ["prompt_id", "seed_id", "template", "request_key", "completion_tokens"])
+    return (f"{ids}<details><summary>prompt</summary><pre>{html.escape(row['prompt'])}</pre></details>"
+            f"<details open><summary>text</summary><pre>{html.escape(row['text'])}</pre></details>")
+
+
 def samples_page(samples: pl.DataFrame, out_html: str, config_hash: str) -> None:
-    """The report page: per source, style and audience, each sample's prompt and text with its ids."""
-    sections = []
-    for group, part in samples.partition_by(list(GROUP), as_dict=True, maintain_order=True).items():
-        sections.append((" · ".join(group), table_html(
-            part, ["prompt_id", "seed_id", "template", "request_key", "completion_tokens", "prompt", "text"]
-        )))
+    """The report page: per source, style and audience, each sample's ids, prompt and text."""
+    sections = [
+        (" · ".join(group), "".join(sample_html(row) for row in part.iter_rows(named=True)))
+        for group, part in samples.partition_by(list(GROUP), as_dict=True, maintain_order=True).items()
+    ]
     note = (f"A seeded sample of the dataset's rows per source, style and audience (config {config_hash}). "
-            "Click a prompt or a text to unfold it; the ids trace each row to its seed, template and request.")
+            "The ids trace each row to its seed, template and request; click 'prompt' to unfold the prompt.")
     write_page(out_html, "Sample generations", sections or [("", "<p>No generations in this run.</p>")], note)
 
 
