@@ -15,7 +15,9 @@ seeds and the prompts learn what a source is:
   `{generations: <step>}` (every generation shard of that step).
 - `steps`: generation steps the source needs first, each a record of its own
   plus `section`, the sub-section of the source's config that configures it
-  (Stanford's course outlines: `sources.stanford.outline`).
+  (Stanford's course outlines: `sources.stanford.outline`), and `shares`, the
+  keys of the source's section it reads besides its inputs (the catalog's
+  bad-record policy).
 
 Adding a source takes a loader module, its templates and its schema entry.
 This module imports only the standard library and PyYAML.
@@ -47,6 +49,7 @@ class Source:
     styles: tuple[str, ...]
     reads: dict[str, dict] = field(default_factory=dict)
     subsection: str | None = None  # a step's sub-section of sources.<section>
+    shares: tuple[str, ...] = ()  # a step's keys of sources.<section> read beside its inputs
     steps: tuple[str, ...] = ()  # names of the steps this source needs first
 
     @property
@@ -79,6 +82,7 @@ def _record(name: str, section: str, raw: dict, subsection: str | None = None) -
             styles=tuple(raw["styles"]),
             reads=dict(raw.get("reads", {})),
             subsection=subsection,
+            shares=tuple(raw.get("shares", ())),
             steps=tuple(raw.get("steps", {})),
         )
     except KeyError as err:
@@ -110,11 +114,12 @@ def registry(schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, Source]:
 
 def source_spec(config: dict, source: Source) -> dict:
     """The settings `source` reads: its config section, or for a step its sub-section plus the
-    section's input keys (a step reads the same input files as its source)."""
+    section's input keys (a step reads the same input files as its source) and shared keys."""
     section = config["sources"][source.section]
     if not source.is_step:
         return section
-    return {**section.get(source.subsection, {}), **{k: section[k] for k in source.inputs if k in section}}
+    shared = (*source.inputs, *source.shares)
+    return {**section.get(source.subsection, {}), **{k: section[k] for k in shared if k in section}}
 
 
 # ----------------------------------------------------------------------------- input files

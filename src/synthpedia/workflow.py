@@ -53,7 +53,7 @@ def shard_name(index: int) -> str:
 
 
 WARC_SUFFIXES = (".warc", ".warc.gz")
-HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".xhtml.gz")
 
 
 def web_file_kind(path: str | os.PathLike) -> str | None:
@@ -80,7 +80,9 @@ def web_input_files(paths: Iterable[str | os.PathLike], key: str = "sources.web.
             files += sorted(str(p) for p in path.rglob("*") if p.is_file() and web_file_kind(p))
         elif path.is_file():
             if not web_file_kind(path):
-                raise InputError(f"config key '{key}': {path}: not a WARC (.warc, .warc.gz) or HTML (.html, .htm) file")
+                raise InputError(
+                    f"config key '{key}': {path}: not a WARC (.warc, .warc.gz) or HTML (.html, .htm, .html.gz) file"
+                )
             files.append(str(path))
         else:
             raise InputError(f"config key '{key}': input not found: {path}")
@@ -229,3 +231,20 @@ def scaled(base: float, per_mb: float, mb: float, cap: float | None = None) -> i
     """A resource that follows the work: `base` + `per_mb` x `mb` (input megabytes), at most `cap`."""
     value = base + per_mb * mb
     return int(min(value, cap) if cap is not None else value)
+
+
+def plan_sources(config: dict) -> tuple[list[str], dict[str, dict]]:
+    """The pre-flight plan's sources: (those whose prompts it renders, those it estimates).
+
+    A source whose seeds read generations (Stanford's units read the outlines) is estimated
+    from its step's prompts: name -> {"step": the step, "audiences": how many it has}.
+    """
+    known = registry()
+    rendered, estimated = [], {}
+    for name in prompt_sources(config):
+        steps = [what["generations"] for what in known[name].reads.values() if "generations" in what]
+        if steps:
+            estimated[name] = {"step": steps[0], "audiences": len(source_settings(config, name)["audiences"])}
+        else:
+            rendered.append(name)
+    return rendered, estimated

@@ -308,7 +308,10 @@ def test_stanford_seeds_from_config_section_and_generated_shards(tmp_path):
     ).write_parquet(shard)
     units = load_seeds("stanford", spec, {"outlines": [str(shard)]})
     assert units.select("course", "unit").rows() == [("The History of Timekeeping", "Sundials")]
-    assert stanford_outline_spec(spec) == {"shards": 1, "audiences": ["college"], "courses": str(STANFORD_COURSES)}
+    # The step reads its own sub-section plus the catalog and its bad-record policy.
+    assert stanford_outline_spec(spec) == {
+        "shards": 1, "audiences": ["college"], "courses": str(STANFORD_COURSES), "on_bad_record": "error",
+    }
     assert seed_input_files("stanford", spec) == [str(STANFORD_COURSES)]
     with pytest.raises(InputError, match="no 'outlines' given"):
         load_seeds("stanford", spec)

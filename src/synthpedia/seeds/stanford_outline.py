@@ -15,13 +15,12 @@ COLUMNS = STANFORD_COURSE_COLUMNS
 
 
 def load_seeds(spec: dict, reads: dict[str, list[str]]) -> pl.DataFrame:
-    """One seed per course of the catalog `spec["courses"]`.
+    """One seed per course of the catalog `spec["courses"]`, read with the catalog's bad-record policy.
 
-    The step's settings are `sources.stanford.outline` plus the catalog path;
-    `on_bad_record` is read there when the workflow passes it, and is "error"
-    otherwise, the strict reading (the unit step applies the configured policy).
+    The step's settings are `sources.stanford.outline` plus the catalog path and
+    `on_bad_record`, shared with `sources.stanford` (the registry's `shares`).
     """
-    return load_stanford_courses(spec["courses"], spec.get("on_bad_record", "error"))
+    return load_stanford_courses(spec["courses"], spec["on_bad_record"])
 
 
 def prompt_contexts(row: dict, spec: dict, seed: int, styles: tuple[str, ...]):
