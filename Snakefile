@@ -30,6 +30,7 @@ include: "rules/curate.smk"
 include: "rules/tokenize.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/plan.smk"
 include: "rules/report.smk"
 
 

@@ -10,6 +10,8 @@ rule decontaminate:
         removed="results/clean/{source}/{shard}.removed.parquet",
     log:
         "logs/decontaminate/{source}/{shard}.log",
+    benchmark:
+        "logs/benchmarks/decontaminate/{source}/{shard}.tsv"
     conda:
         "../envs/curate.yaml"
     resources:

@@ -120,6 +120,22 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "removed": pl.Int64,
         "kept": pl.Int64,
     },
+    # results/tables/plan.csv: the pre-flight plan (synthpedia.plan), one row per source and TOTAL
+    "plan": {
+        "source": pl.String,
+        "basis": pl.String,
+        "seeds": pl.Int64,
+        "prompts": pl.Int64,
+        "shards": pl.Int64,
+        "prompt_tokens": pl.Int64,
+        "completion_tokens": pl.Int64,
+        "gpu_hours": pl.Float64,
+        "disk_prompts_mb": pl.Float64,
+        "disk_generations_mb": pl.Float64,
+        "disk_clean_mb": pl.Float64,
+        "disk_dataset_mb": pl.Float64,
+        "disk_tokens_mb": pl.Float64,
+    },
     "loss": {
         "step": pl.Int64,
         "loss": pl.Float64,

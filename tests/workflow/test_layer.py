@@ -136,7 +136,8 @@ def test_a_new_source_takes_a_loader_module_a_template_and_a_schema_entry(tmp_pa
     assert counts["seeds"] == 1 and counts["prompts_toy"] == 1
     assert counts["generate"] == 2 and counts["decontaminate"] == 2
     # Real seeds and prompts from the toy loader and template.
-    snakemake("--cores", "1", "results/prompts/toy/000.parquet", cwd=copy)
+    # Each prompt shard is its own job: both are asked for.
+    snakemake("--cores", "1", "results/prompts/toy/000.parquet", "results/prompts/toy/001.parquet", cwd=copy)
     import polars as pl
 
     prompts = pl.concat([pl.read_parquet(p) for p in sorted((copy / "results/prompts/toy").glob("*.parquet"))])

@@ -1,4 +1,4 @@
-"""Slurm: the generation chain on a real single-node cluster, and the GPU resources of profiles/slurm.
+"""Slurm: the generation and dedup chain on a real single-node cluster, and the GPU resources of profiles/slurm.
 
 The cluster comes from tests/workflow/slurm/cluster.sh (Debian's slurm-wlm and munge, installed if
 missing: needs root), the profile from tests/workflow/slurm/profile (status from squeue, GPUs mapped away:
@@ -24,7 +24,7 @@ CLUSTER = ROOT / "tests" / "workflow" / "slurm" / "cluster.sh"
 TEST_PROFILE = ROOT / "tests" / "workflow" / "slurm" / "profile"
 
 def tiny_config() -> dict:
-    """config.yaml cut down to two small sources and short completions: the generation part only."""
+    """config.yaml cut down to two small sources and short completions: generation to dedup."""
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["sources"] = {
         "openstax": {**config["sources"]["openstax"], "shards": 1, "max_prompts": 2},
@@ -52,12 +52,13 @@ def cluster(tmp_path_factory):
 
 
 @pytest.mark.e2e
-def test_generation_chain_runs_as_slurm_jobs(cluster, tmp_path):
+def test_generation_and_dedup_stages_run_as_slurm_jobs(cluster, tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
     (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))  # the copy's own config
     start = time.monotonic()
     proc = subprocess.run(
-        [SNAKEMAKE, "results/tables/generation.csv", "--profile", str(TEST_PROFILE), "--workflow-profile", "none"],
+        [SNAKEMAKE, "results/tables/generation.csv", "results/tables/dedup.csv", "--profile", str(TEST_PROFILE),
+         "--workflow-profile", "none"],
         cwd=workdir, env=cluster, capture_output=True, text=True, timeout=900,
     )
     seconds = time.monotonic() - start
@@ -67,14 +68,22 @@ def test_generation_chain_runs_as_slurm_jobs(cluster, tmp_path):
     total = table.filter(pl.col("source") == "TOTAL").row(0, named=True)
     assert total["prompts"] == total["completions"] + total["failed"] == 4
 
-    # Every generation job ran as a Slurm job: a Slurm log per job, and a COMPLETED record each.
-    logs = sorted((workdir / ".snakemake" / "slurm_logs" / "rule_generate").rglob("*.log"))
-    assert len(logs) == 2, logs
-    slurm_ids = {p.stem for p in logs}
+    dedup = pl.read_csv(workdir / "results" / "tables" / "dedup.csv")
+    assert dedup["documents_in"].sum() == total["completions"]
+    # Every generation job and every job of the four dedup stages ran as a Slurm job: a Slurm log
+    # per job, and a COMPLETED record each (2 shards, 14 buckets).
+    expected = {"generate": 2, "dedup_signatures": 2, "dedup_buckets": 14, "dedup_clusters": 1, "dedup_filter": 2}
+    slurm_ids = set()
+    for rule, count in expected.items():
+        logs = sorted((workdir / ".snakemake" / "slurm_logs" / f"rule_{rule}").rglob("*.log"))
+        assert len(logs) == count, (rule, logs)
+        slurm_ids |= {p.stem for p in logs}
+    # Their scratch folders were temp(): nothing is left once the dataset shards exist.
+    assert not list((workdir / "results" / "work" / "dedup").rglob("*.sig"))
     jobcomp = (Path(cluster["SLURM_CONF"]).parent / "jobcomp.txt").read_text()
     completed = {m.group(1) for m in re.finditer(r"JobId=(\d+) .*?JobState=COMPLETED", jobcomp)}
     assert slurm_ids <= completed, (slurm_ids, jobcomp)
-    print(f"Slurm generation chain: {seconds:.0f} s")
+    print(f"Slurm generation and dedup chain: {seconds:.0f} s")
 
 
 def gpu_resources(dry_run_output: str) -> dict[str, set[int]]:
