@@ -124,3 +124,35 @@ def test_a_nanotron_checkpoint_converts_to_a_transformers_folder_with_the_same_o
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
     assert (tmp_path / "hf" / "tokenizer.json").is_file()
     assert json.loads((tmp_path / "hf" / "synthpedia_train.json").read_text())["converted_from"] == str(step)
+
+
+def test_the_nanotron_job_writes_its_yaml_checks_its_ranks_and_reads_its_losses(tmp_path):
+    import yaml
+
+    from synthpedia.errors import InputError
+    from synthpedia.train.nanotron_job import loss_from_log, write_config
+
+    tok = train_bpe(make_docs(50, 1, "Story"), tmp_path / "tokenizer.json")
+    write_token_folder(tok, make_docs(20, 2, "web"), tmp_path / "tokens" / "web")
+    params = {**COSMO_1B, "dp": 8, "grad_accum": 20}
+    spec = {"name": "cosmo-1b", "run": {"backend": "nanotron", "gpus": 8, "params": params}, "mixture": {"web": 2.0},
+            "seed": 42, "token_dirs": {"web": str(tmp_path / "tokens" / "web")},
+            "tokenizer": str(tmp_path / "tokenizer.json"), "work": str(tmp_path / "work")}
+    write_config(spec)
+    written = yaml.safe_load((tmp_path / "work" / "nanotron.yaml").read_text())
+    assert written["parallelism"]["dp"] == 8 and written["tokens"]["batch_accumulation_per_replica"] == 20
+    assert written["checkpoints"]["checkpoints_path"] == str(tmp_path / "work" / "checkpoints")
+    assert written["data_stages"][0]["data"]["dataset"]["dataset_weights"] == [2.0]
+    with pytest.raises(InputError, match="dp x tp x pp = 8 processes"):
+        write_config({**spec, "run": {**spec["run"], "gpus": 4}})
+
+    lines = (
+        "[INFO] iteration: 1 / 140000 | consumed_tokens: 1.31M | lm_loss: 10.4 | lr: 1.5e-07 | eta: 1 day\n"
+        "[INFO] something else\n"
+        "[INFO] iteration: 2 / 140000 | consumed_tokens: 2.62M | lm_loss: 10.1 | lr: 3e-07 | eta: 1 day\n"
+    )
+    losses = loss_from_log(lines, params)
+    assert losses["step"].to_list() == [1, 2] and losses["loss"].to_list() == [10.4, 10.1]
+    assert losses["tokens"].to_list() == [1310720, 2621440]
+    with pytest.raises(InputError, match="lm_loss"):
+        loss_from_log("no steps here", params)

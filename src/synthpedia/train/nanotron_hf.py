@@ -88,15 +88,15 @@ def latest_nanotron_step(checkpoints: str | os.PathLike) -> Path:
 def nanotron_to_hf(step_dir: str | os.PathLike, tokenizer: str, out_dir: str | os.PathLike) -> None:
     """Write the nanotron checkpoint `step_dir` as a transformers Llama folder `out_dir` (fp32 weights).
 
-    `tokenizer` is the tokenizer the run trained with (a local folder or a hub
-    id, as in the nanotron YAML); it is saved beside the weights so that
+    `tokenizer` is the tokenizer the run trained with (a tokenizer.json file,
+    a local folder or a hub id, as in the nanotron YAML); it is saved beside the weights so that
     ``AutoTokenizer`` and lighteval load the folder alone. The folder is
     written whole or not at all (see ``save_checkpoint``).
     """
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from synthpedia.train.model import save_checkpoint
+    from synthpedia.train.model import load_tokenizer, save_checkpoint
 
     step_dir = Path(step_dir)
     cfg = json.loads((step_dir / "model_config.json").read_text())
@@ -118,4 +118,6 @@ def nanotron_to_hf(step_dir: str | os.PathLike, tokenizer: str, out_dir: str | o
                          f"unexpected {result.unexpected_keys[:3]}")
     model.eval()
     meta = {"converted_from": str(step_dir), "backend": "nanotron", "tokenizer": tokenizer}
-    save_checkpoint(model, AutoTokenizer.from_pretrained(tokenizer), Path(out_dir), meta)
+    # a tokenizer.json file (the corpus-trained BPE) or what AutoTokenizer loads (a folder, a hub id)
+    tok = load_tokenizer(tokenizer) if Path(tokenizer).is_file() else AutoTokenizer.from_pretrained(tokenizer)
+    save_checkpoint(model, tok, Path(out_dir), meta)
