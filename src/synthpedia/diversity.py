@@ -1,4 +1,8 @@
-"""Diversity of the generated text, per source, style and audience: counted per shard, merged exactly.
+"""Diversity of the dataset's text, per source, style and audience: counted per shard, merged exactly.
+
+The rows are the dataset shards (results/dataset/{source}/{shard}.parquet:
+after decontamination and MinHash dedup), so the figures describe what a user
+of the dataset gets; the embedding near-duplicates are those MinHash missed.
 
 The original's blog judged diversity by eye: stories that all open with "Once
 upon a time", near-copies across audiences. These figures make that a table:
