@@ -1,8 +1,13 @@
-# Web samples -> topics: extract, filter, embed, cluster, label clusters with the LLM,
-# keep topics, assign every web document its topic and style. The web seeds rule reads
-# results/web/assigned.parquet. Each rule runs scripts/<rule>.py, which calls
+# Web samples -> topics: extract, filter, embed (in slices), cluster (a seeded fit sample), label
+# clusters with the LLM, keep topics, assign every web document its topic and styles (in slices).
+# The web seeds rule reads results/web/assigned.parquet. Each rule runs scripts/<rule>.py, which calls
 # <rule>_job in synthpedia.web.<module>.
-from synthpedia.workflow import generation_fingerprint, generation_gpus, web_input_files
+from synthpedia.workflow import (
+    generation_fingerprint,
+    generation_gpus,
+    scaled,
+    web_input_files,
+)
 
 
 rule web_extract:
@@ -42,29 +47,44 @@ rule web_filter:
         "../scripts/web_filter.py"
 
 
+# Embedding and assignment run on slices of the filtered documents, one job each; UMAP and the
+# clustering are fitted on a seeded sample (sources.web.fit_sample) in one job.
+WEB_PARTS = (
+    [f"{p:03d}" for p in range(config["sources"]["web"]["embed_shards"])]
+    if "web" in config["sources"]
+    else []
+)
+
+
+# all-MiniLM-L6-v2 on CPU: ~660 short texts/s on 2 cores; the slice's texts and vectors in memory.
 rule web_embed:
     input:
         "results/web/filtered.parquet",
     output:
-        "results/web/embeddings.parquet",
+        "results/web/embeddings/{part}.parquet",
     log:
-        "logs/web/embed.log",
+        "logs/web/embed/{part}.log",
     benchmark:
-        "logs/benchmarks/web_embed/embed.tsv"
+        "logs/benchmarks/web_embed/{part}.tsv"
+    wildcard_constraints:
+        part=r"\d{3}",
     conda:
         "../envs/web.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wildcards, input: scaled(2000, 4 / len(WEB_PARTS), input.size_mb),
+        runtime=lambda wildcards, input: scaled(10, 1 / len(WEB_PARTS), input.size_mb),
     params:
         spec=lambda wildcards: web_spec(),
+        parts=len(WEB_PARTS),
     script:
         "../scripts/web_embed.py"
 
 
+# UMAP and the clustering hold the fit sample only (~100k x 384 floats in the original's setting).
 rule web_cluster:
     input:
-        "results/web/embeddings.parquet",
+        expand("results/web/embeddings/{part}.parquet", part=WEB_PARTS),
     output:
         clusters="results/web/clusters.parquet",
         centroids="results/web/centroids.parquet",
@@ -76,7 +96,8 @@ rule web_cluster:
         "../envs/web.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=lambda wildcards, input: scaled(4000, 0.05, input.size_mb, cap=32000),
+        runtime=lambda wildcards, input: scaled(30, 1 / 100, input.size_mb),
     params:
         spec=lambda wildcards: web_spec(),
         seed=config["seed"],
@@ -162,16 +183,37 @@ rule web_topics:
 rule web_assign:
     input:
         docs="results/web/filtered.parquet",
-        embeddings="results/web/embeddings.parquet",
+        embeddings="results/web/embeddings/{part}.parquet",
         centroids="results/web/centroids.parquet",
         topics="results/web/topics.parquet",
     output:
-        "results/web/assigned.parquet",
+        temp("results/web/assigned/{part}.parquet"),
     log:
-        "logs/web/assign.log",
+        "logs/web/assign/{part}.log",
+    benchmark:
+        "logs/benchmarks/web_assign/{part}.tsv"
+    wildcard_constraints:
+        part=r"\d{3}",
     conda:
         "../envs/web.yaml"
+    resources:
+        mem_mb=lambda wildcards, input: scaled(1000, 4 / len(WEB_PARTS), input.size_mb),
     params:
         spec=lambda wildcards: web_spec(),
+        parts=len(WEB_PARTS),
     script:
         "../scripts/web_assign.py"
+
+
+rule web_assigned:
+    input:
+        expand("results/web/assigned/{part}.parquet", part=WEB_PARTS),
+    output:
+        "results/web/assigned.parquet",
+    log:
+        "logs/web/assigned.log",
+    localrule: True
+    conda:
+        "../envs/web.yaml"
+    script:
+        "../scripts/web_assigned.py"

@@ -13,6 +13,8 @@ web_assign_job(
     embeddings_path=inp.embeddings,
     centroids_path=inp.centroids,
     topics_path=inp.topics,
+    part=int(snakemake.wildcards.part),
+    parts=snakemake.params.parts,
     spec=snakemake.params.spec,
     out_seeds=snakemake.output[0],
 )

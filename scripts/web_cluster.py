@@ -9,7 +9,7 @@ from synthpedia.web.cluster import web_cluster_job  # noqa: E402
 
 p, out = snakemake.params, snakemake.output
 web_cluster_job(
-    embeddings_path=snakemake.input[0],
+    embeddings_path=list(snakemake.input),
     spec=p.spec,
     seed=p.seed,
     threads=snakemake.threads,

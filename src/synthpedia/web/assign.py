@@ -1,4 +1,10 @@
-"""Rule web_assign: every document -> its nearest kept cluster -> web seed rows; and their loader."""
+"""Rules web_assign and web_assigned: every document -> its nearest kept cluster -> web seed rows.
+
+web_assign runs once per slice of the filtered documents (config `sources.web.embed_shards`,
+the slices web_embed embedded), web_assigned concatenates the slices, in order, into the web
+source's seed table without holding it whole. A topic with several styles (styles_per_topic:
+all) makes one seed per style of each of its documents.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from ..io import write_parquet
 from ..prompts import cut_text
 from .cluster import NOISE
 from .embed import embeddings_array
-from .topics import TOPIC_STYLES
+from .topics import STYLE_SEPARATOR, TOPIC_STYLES
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +39,10 @@ def nearest_clusters(embeddings: np.ndarray, centroids: np.ndarray) -> tuple[np.
     return nearest.astype(np.int64), sims[np.arange(len(unit)), nearest].astype(np.float32)
 
 
-def web_seed_id(doc_id: str) -> str:
-    """The seed id of the web seed made from document `doc_id`."""
-    return stable_hash("web", doc_id)
+def web_seed_id(doc_id: str, style_index: int = 0, style: str = "") -> str:
+    """The seed id of the web seed made from document `doc_id` (its topic's first style, or
+    style number `style_index`, named `style`, of a topic with several)."""
+    return stable_hash("web", doc_id) if style_index == 0 else stable_hash("web", doc_id, style)
 
 
 def assign_web_seeds(
@@ -62,17 +69,19 @@ def assign_web_seeds(
         info = kept.get(c)
         if info is None:
             continue
-        rows.append(
-            {
-                "seed_id": web_seed_id(row["doc_id"]),
-                "source": "web",
-                "url": row["url"],
-                "extract": cut_text(row["text"], extract_chars),
-                "topic": info["topic"],
-                "cluster": c,
-                "style": info["style"],
-            }
-        )
+        extract = cut_text(row["text"], extract_chars)
+        for i, style in enumerate(info["style"].split(STYLE_SEPARATOR)):
+            rows.append(
+                {
+                    "seed_id": web_seed_id(row["doc_id"], i, style),
+                    "source": "web",
+                    "url": row["url"],
+                    "extract": extract,
+                    "topic": info["topic"],
+                    "cluster": c,
+                    "style": style,
+                }
+            )
     schema = {c: pl.String for c in WEB_SEED_COLUMNS} | {"cluster": pl.Int64}
     return pl.DataFrame(rows, schema=schema)
 
@@ -102,18 +111,48 @@ def _embeddings_in_order(docs: pl.DataFrame, embeddings: pl.DataFrame, where: st
 
 
 def web_assign_job(
-    docs_path: str, embeddings_path: str, centroids_path: str, topics_path: str, spec: dict, out_seeds: str
+    *,
+    docs_path: str,
+    embeddings_path: str,
+    centroids_path: str,
+    topics_path: str,
+    spec: dict,
+    out_seeds: str,
+    part: int = 0,
+    parts: int = 1,
 ) -> None:
-    """Rule web_assign: documents (+ their embeddings) -> results/web/assigned.parquet (web seed rows).
+    """Rule web_assign, slice `part` of `parts`: its documents (+ their embeddings) -> web seed rows.
 
-    `docs_path` may hold documents never clustered (embedded by the same model):
-    they go to the existing clusters. `topics_path`: results/web/topics.parquet
-    (rule web_topics); `spec`: config section `sources.web` (extract_chars).
+    `docs_path`: results/web/filtered.parquet, of which only the slice is read (doc_slice);
+    `embeddings_path`: the slice's embeddings (rule web_embed); documents never clustered go to
+    the existing clusters. `topics_path`: results/web/topics.parquet (rule web_topics); `spec`:
+    config section `sources.web` (extract_chars).
     """
-    docs = pl.read_parquet(docs_path)
+    from .embed import doc_slice
+
+    docs = doc_slice(docs_path, part, parts)
     vectors = _embeddings_in_order(docs, pl.read_parquet(embeddings_path), embeddings_path)
     topics = pl.read_parquet(topics_path)
     centroids = embeddings_array(pl.read_parquet(centroids_path).sort("cluster"), "centroid")
     seeds = assign_web_seeds(docs, vectors, centroids, topics, spec["extract_chars"])
-    log.info("%d of %d documents assigned to a kept topic", seeds.height, docs.height)
+    log.info("part %d of %d: %d seeds from %d documents", part, parts, seeds.height, docs.height)
     write_parquet(seeds, out_seeds)
+
+
+def web_assigned_job(*, parts: list[str], out_seeds: str) -> None:
+    """Rule web_assigned: the slices' seed rows, in slice order -> results/web/assigned.parquet.
+
+    Streams one slice at a time into the output (written whole or not at all).
+    """
+    import pyarrow.parquet as pq
+
+    from ..io import atomic_path
+
+    schema = pl.DataFrame(schema={c: pl.String for c in WEB_SEED_COLUMNS} | {"cluster": pl.Int64}).to_arrow().schema
+    rows = 0
+    with atomic_path(out_seeds) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for path in parts:
+            table = pl.read_parquet(path).select(WEB_SEED_COLUMNS).to_arrow().cast(schema)
+            writer.write_table(table)
+            rows += table.num_rows
+    log.info("%d web seeds from %d parts", rows, len(parts))

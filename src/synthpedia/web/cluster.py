@@ -8,12 +8,14 @@ hdbscan (the default: no radius to tune) or dbscan, the original's text-clusteri
 from __future__ import annotations
 
 import logging
-from typing import Mapping, Sequence
+import os
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
 
 from ..errors import InputError
+from ..ids import stable_hash
 from ..io import write_parquet
 from .embed import embeddings_array
 
@@ -118,16 +120,48 @@ def cluster_sizes(labels: Sequence[int]) -> pl.DataFrame:
     )
 
 
-def web_cluster_job(
-    embeddings_path: str, spec: dict, seed: int, threads: int, out_clusters: str, out_centroids: str
-) -> None:
-    """Rule web_cluster: embeddings -> results/web/clusters.parquet + results/web/centroids.parquet.
+def fit_sample_ids(doc_ids: Sequence[str], size: int | None, seed: int) -> set[str] | None:
+    """The documents the clustering is fitted on: the `size` smallest hashes of (seed, doc_id),
+    or None (all of them) when `size` is null or covers every document."""
+    if size is None or len(doc_ids) <= size:
+        return None
+    keys = pl.DataFrame({"doc_id": list(doc_ids)}).with_columns(
+        pl.col("doc_id").map_elements(lambda d: stable_hash("fit_sample", seed, d), return_dtype=pl.String).alias("_k")
+    )
+    return set(keys.sort("_k").head(size)["doc_id"].to_list())
 
-    `spec`: config section `sources.web` (clustering); `seed`: the config seed;
-    `threads`: the job's threads.
+
+def read_fit_sample(embeddings_paths: Sequence[str], size: int | None, seed: int) -> pl.DataFrame:
+    """(doc_id, embedding) of the fit sample, in slice and row order, read slice by slice."""
+    ids = [d for path in embeddings_paths for d in pl.read_parquet(path, columns=["doc_id"])["doc_id"].to_list()]
+    chosen = fit_sample_ids(ids, size, seed)
+    parts = []
+    for path in embeddings_paths:
+        table = pl.read_parquet(path)
+        parts.append(table if chosen is None else table.filter(pl.col("doc_id").is_in(list(chosen))))
+    return pl.concat(parts) if parts else pl.DataFrame(schema={"doc_id": pl.String})
+
+
+def web_cluster_job(
+    *,
+    embeddings_path: str | os.PathLike | Sequence[str | os.PathLike],
+    spec: dict,
+    seed: int,
+    threads: int,
+    out_clusters: str,
+    out_centroids: str,
+) -> None:
+    """Rule web_cluster: the fit sample's embeddings -> results/web/clusters.parquet + centroids.parquet.
+
+    `embeddings_path`: one embeddings table, or every web_embed slice in order; the fit sample (config
+    `sources.web.fit_sample`, seeded by `seed`) is clustered, every document is assigned later
+    (web_assign). `spec`: config section `sources.web` (clustering, fit_sample); `threads`: the
+    job's threads.
     """
-    table = pl.read_parquet(embeddings_path)
+    paths = [embeddings_path] if isinstance(embeddings_path, (str, os.PathLike)) else list(embeddings_path)
+    table = read_fit_sample(paths, spec["fit_sample"], seed)
     labels, coords2d, centroids = cluster(embeddings_array(table), spec["clustering"], seed, threads)
-    log.info("%d clusters, %d noise documents", len(centroids), int((labels == NOISE).sum()))
+    log.info("%d clusters, %d noise documents, fitted on %d documents", len(centroids), int((labels == NOISE).sum()),
+             table.height)
     write_parquet(clusters_frame(table["doc_id"].to_list(), labels, coords2d), out_clusters)
     write_parquet(centroids_frame(centroids), out_centroids)

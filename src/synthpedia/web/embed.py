@@ -1,11 +1,15 @@
-"""Rule web_embed: filtered documents -> all-MiniLM-L6-v2 sentence embeddings (L2-normalised)."""
+"""Rule web_embed: filtered documents -> all-MiniLM-L6-v2 sentence embeddings (L2-normalised).
+
+One job per slice of the filtered documents (config `sources.web.embed_shards`): slice p of
+P holds rows [n*p/P, n*(p+1)/P), so the slices in order are the documents in order.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -62,12 +66,31 @@ def embeddings_array(df: pl.DataFrame, column: str = "embedding") -> np.ndarray:
     return df[column].to_numpy().astype(np.float32)
 
 
-def web_embed_job(docs_path: str, spec: dict, threads: int, out_embeddings: str) -> None:
-    """Rule web_embed: filtered documents -> results/web/embeddings.parquet (doc_id, embedding).
+def slice_bounds(n: int, part: int, parts: int) -> tuple[int, int]:
+    """(start, stop) rows of slice `part` of `parts` over `n` rows: contiguous, in order, sizes within 1."""
+    return n * part // parts, n * (part + 1) // parts
 
-    `spec`: config section `sources.web` (embedding_batch_size); `threads`: the job's threads.
+
+def doc_slice(docs_path: str, part: int, parts: int, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """Slice `part` of `parts` of a document table, read without loading the rest."""
+    import pyarrow.parquet as pq
+
+    start, stop = slice_bounds(pq.ParquetFile(docs_path).metadata.num_rows, part, parts)
+    scan = pl.scan_parquet(docs_path)
+    if columns is not None:
+        scan = scan.select(columns)
+    return scan.slice(start, stop - start).collect()
+
+
+def web_embed_job(
+    *, docs_path: str, spec: dict, threads: int, out_embeddings: str, part: int = 0, parts: int = 1
+) -> None:
+    """Rule web_embed, slice `part` of `parts`: filtered documents -> (doc_id, embedding) parquet.
+
+    `docs_path`: results/web/filtered.parquet; `spec`: config section `sources.web`
+    (embedding_batch_size); `threads`: the job's threads.
     """
-    docs = pl.read_parquet(docs_path)
+    docs = doc_slice(docs_path, part, parts, ["doc_id", "text"])
     model = load_embedder(threads)
     start = time.perf_counter()
     vectors = embed(docs["text"].to_list(), model, spec["embedding_batch_size"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -18,6 +18,8 @@ from .cluster import NOISE, cluster_sizes
 log = logging.getLogger(__name__)
 
 TOPIC_STYLES = ("textbook", "blogpost", "wikihow")  # what a kept topic maps to
+# A topic with several styles (styles_per_topic: all) names them in one cell: "textbook+blogpost".
+STYLE_SEPARATOR = "+"
 
 
 def _term_pattern(term: str) -> re.Pattern:
@@ -30,18 +32,28 @@ def matches_any(topic: str, terms: Iterable[str]) -> bool:
     return any(_term_pattern(t).search(topic) for t in terms if t.strip())
 
 
-def topic_style(topic: str, style_map: Mapping[str, Sequence[str]], seed: int) -> str:
-    """The generation style of a kept topic: the first style (in `style_map` order) with a
-    keyword matching the topic, else a choice seeded by (seed, topic).
+def topic_styles(topic: str, style_map: Mapping[str, Sequence[str]], seed: int, how: str = "first") -> list[str]:
+    """The generation styles of a kept topic: the first style (in `style_map` order) with a
+    keyword matching the topic (how "first"), or every such style (how "all"); with none
+    matching, one choice seeded by (seed, topic).
 
-    `style_map`: config `sources.web.style_map`, style -> keywords.
+    `style_map`: config `sources.web.style_map`, style -> keywords (or whole topic names);
+    `how`: config `sources.web.styles_per_topic`.
     """
+    found = []
     for style, keywords in style_map.items():
         if style not in TOPIC_STYLES:
             raise InputError(f"config key 'sources.web.style_map.{style}': unknown style (known: {TOPIC_STYLES})")
         if matches_any(topic, keywords):
-            return style
-    return TOPIC_STYLES[int(stable_hash("topic_style", seed, topic.lower()), 16) % len(TOPIC_STYLES)]
+            found.append(style)
+            if how == "first":
+                break
+    return found or [TOPIC_STYLES[int(stable_hash("topic_style", seed, topic.lower()), 16) % len(TOPIC_STYLES)]]
+
+
+def topic_style(topic: str, style_map: Mapping[str, Sequence[str]], seed: int) -> str:
+    """The one generation style of a kept topic (topic_styles with how "first")."""
+    return topic_styles(topic, style_map, seed)[0]
 
 
 def why_dropped(
@@ -71,13 +83,15 @@ def topic_table(
     score_floor: int,
     style_map: Mapping[str, Sequence[str]],
     seed: int,
+    styles_per_topic: str = "first",
 ) -> pl.DataFrame:
     """One row per cluster (table web_topics, noise row included), sorted by cluster.
 
     `labels_df`: the labels table (cluster, topic, educational_score, ...);
     `sizes`: cluster_sizes of the clustered documents. A cluster is dropped
     (kept false, why_dropped set: see why_dropped) for the config's
-    `remove_topics` and `score_floor`; kept clusters get a style (topic_style).
+    `remove_topics` and `score_floor`; kept clusters get their styles (topic_styles, joined
+    by STYLE_SEPARATOR when `styles_per_topic` is "all" and several match).
     """
     labels_by_cluster = {int(r["cluster"]): r for r in labels_df.iter_rows(named=True)}
     rows = []
@@ -93,7 +107,9 @@ def topic_table(
                 "educational_score": score,
                 "kept": why is None,
                 "why_dropped": why,
-                "style": topic_style(topic, style_map, seed) if why is None else None,
+                "style": STYLE_SEPARATOR.join(topic_styles(topic, style_map, seed, styles_per_topic))
+                if why is None
+                else None,
             }
         )
     return pl.DataFrame(rows, schema=TABLES["web_topics"]).sort("cluster")
@@ -158,7 +174,7 @@ def web_topics_job(
     The table goes to `out_topics` (results/web/topics.parquet, read by
     web_assign) and `out_csv` (results/tables/web_topics.csv, for people),
     stamped with `config_hash`. `spec`: config section `sources.web`
-    (remove_topics, score_floor, style_map); `seed`: the config seed.
+    (remove_topics, score_floor, style_map, styles_per_topic); `seed`: the config seed.
     """
     clusters = pl.read_parquet(clusters_path)
     table = topic_table(
@@ -168,6 +184,7 @@ def web_topics_job(
         spec["score_floor"],
         spec["style_map"],
         seed,
+        spec["styles_per_topic"],
     )
     log.info("%d of %d clusters kept", int(table["kept"].sum()), table.height)
     write_table(table, "web_topics", config_hash, out_topics, out_csv)
