@@ -105,7 +105,7 @@ def throughput_figure(generation: pl.DataFrame, out_png: str) -> None:
         ax.legend()
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("completion tokens / s")
-    ax.set_title(f"generation throughput per shard ({shards['model'][0]}, {shards['backend'][0]})")
+    ax.set_title(f"generation throughput per shard\n{shards['model'][0]} ({shards['backend'][0]})", fontsize=10)
     _save(fig, out_png)
 
 
