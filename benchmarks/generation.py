@@ -1,18 +1,25 @@
-"""Generation overhead and parallel CPU decoding, on the bundled model, in one run.
+"""Generation overhead and the ways to decode on CPU, on the bundled model, in one run.
 
-    python benchmarks/generation.py [--prompts 8] [--max-tokens 64] [--threads 2] [--repeats 2]
+    python benchmarks/generation.py [--prompts 16] [--max-tokens 96] [--threads 2] [--repeats 2]
+                                    [--sequences 4,8,16]
 
-On the same seeded prompts (same sampling, same per-request seeds):
+On the same seeded prompts (same sampling, same per-request seeds), prompts of one template that
+share a long opening, as a shard's prompts do:
 1. the generation job's code path (generate_shard: request keys, the ledger, the output frames)
    against calling the same backend's `generate` directly; target: at most 10% overhead;
-2. llamacpp with N worker processes (threads/N threads each) against one stream with all
-   threads, as completion tokens/s (the texts may differ slightly with the thread count, so
-   tokens/s is compared, not seconds).
-Each measure is repeated, alternating the two sides, and the best of each side is kept. On a
-busy machine the A/B difference of (1) is mostly noise, so (1) is also measured inside one run:
-the time generate_shard spends outside the backend's `generate`, over the time inside it.
-The load average is printed: llama.cpp with several threads per stream suffers badly when other
-processes take its cores (its threads wait for each other at every step).
+2. the llamacpp backend's ways to use the job's threads, as completion tokens/s and per core:
+   - one stream with all threads (llama-cpp-python keeps the prefix a prompt shares with the
+     one before in its cache, always);
+   - the same, with llama-cpp-python's LlamaRAMCache (prompt states saved and restored);
+   - worker processes with one thread each (config `generation.llamacpp.workers`);
+   - N sequences decoded together in one context, with and without keeping each slot's cached
+     prompt prefix (config `parallel_sequences` and `reuse_prefix`).
+   Worker processes load the model at each `generate` call, as a job does once per shard.
+Each measure is repeated, taking the options in turn in each round, and the best of each is kept.
+On a busy machine the A/B difference of (1) is mostly noise, so (1) is also measured inside one
+run: the time generate_shard spends outside the backend's `generate`, over the time inside it.
+The load average is printed before and after: llama.cpp with several threads per stream suffers
+badly when other processes take its cores (its threads wait for each other at every step).
 """
 
 from __future__ import annotations
@@ -38,26 +45,35 @@ from synthpedia.tables import PROMPT_COLUMNS  # noqa: E402
 TOPICS = ["photosynthesis", "the water cycle", "fractions", "volcanoes", "the Roman Empire", "magnets",
           "how bees make honey", "the solar system", "compound interest", "why the sky is blue",
           "plate tectonics", "the human heart"]
+# The shared opening: a course, the chapters already written, what the chapter must be (about 110 tokens).
+OPENING = (
+    'Write a long and very detailed chapter for a textbook based on the university course "Foundations of '
+    'Science", written for high school students. The chapters already written are: "Measuring the world", '
+    '"Energy and matter", "Living things". Do not repeat their content; build on it.\n'
+    "Be rigorous: cover each concept in depth before moving on. Be engaging: write in a lively, clear voice. "
+    "Be applied: give concrete examples, numbers and a short exercise.\n"
+    "Now write the chapter about "
+)
 SEED = 42
 
 
 def prompts_frame(n: int) -> pl.DataFrame:
     rows = []
     for i in range(n):
-        prompt = f"Write a short textbook paragraph for high school students about {TOPICS[i % len(TOPICS)]}."
+        prompt = f"{OPENING}{TOPICS[i % len(TOPICS)]}."
         rows.append({c: f"{c}-{i}" for c in PROMPT_COLUMNS} | {"prompt": prompt, "prompt_id": f"p{i:03d}"})
     return pl.DataFrame(rows)
 
 
-def generation_section(max_tokens: int, workers: int) -> dict:
+def generation_section(max_tokens: int, **llamacpp) -> dict:
     """The embedded default config's generation section (the bundled model on CPU), with the
-    benchmark's max_tokens and llama.cpp workers."""
+    benchmark's max_tokens and `llamacpp` settings."""
     with open(ROOT / "config.yaml", encoding="utf-8") as fh:
         generation = validate_config(yaml.safe_load(fh), base_dir=ROOT)["generation"]
     return {
         **generation,
         "sampling": {**generation["sampling"], "max_tokens": max_tokens},
-        "llamacpp": {**generation["llamacpp"], "workers": workers},
+        "llamacpp": {**generation["llamacpp"], **llamacpp},
     }
 
 
@@ -85,10 +101,14 @@ class TimedBackend(Backend):
             yield item
 
 
-def direct(backend, requests) -> tuple[float, int]:
+def direct(backend, requests) -> tuple[float, int, dict[str, str]]:
+    """(seconds, completion tokens, key -> text) of answering `requests` with `backend` alone."""
     start = time.perf_counter()
-    tokens = sum(c.completion_tokens for c in backend.generate(requests))
-    return time.perf_counter() - start, tokens
+    texts, tokens = {}, 0
+    for completion in backend.generate(requests):
+        texts[completion.key] = completion.completion
+        tokens += completion.completion_tokens
+    return time.perf_counter() - start, tokens, texts
 
 
 def through_job(backend, prompts) -> tuple[float, int]:
@@ -98,35 +118,17 @@ def through_job(backend, prompts) -> tuple[float, int]:
         return time.perf_counter() - start, stats["sent_completion_tokens"]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--prompts", type=int, default=8)
-    ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=2, help="worker processes of the parallel side")
-    ap.add_argument("--repeats", type=int, default=2)
-    args = ap.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)
-
-    prompts = prompts_frame(args.prompts)
-    print(f"{args.prompts} prompts, max_tokens {args.max_tokens}, {args.threads} threads, "
-          f"best of {args.repeats}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-
-    single = make_backend(generation_section(args.max_tokens, workers=1), threads=args.threads)
-    parallel = make_backend(generation_section(args.max_tokens, workers=args.workers), threads=args.threads)
-    requests = requests_for(prompts, single)
-    direct(single, requests[:1])  # load the model and warm the caches before timing
-
-    # 1. The job's code path against the backend alone (the default: parallel workers).
+def job_overhead(backend, prompts, requests, repeats: int) -> None:
+    """Part 1: the job's code path against the backend alone, A/B and inside one run."""
     d_times, j_times = [], []
-    for _ in range(args.repeats):
-        d_times.append(direct(parallel, requests))
-        j_times.append(through_job(parallel, prompts))
+    for _ in range(repeats):
+        d_times.append(direct(backend, requests)[:2])
+        j_times.append(through_job(backend, prompts))
     (d_sec, d_tok), (j_sec, j_tok) = min(d_times), min(j_times)
     if d_tok != j_tok:
         print(f"note: token counts differ ({d_tok} direct, {j_tok} through the job)")
     overhead = (j_sec - d_sec) / d_sec * 100
-    timed = TimedBackend(parallel)
+    timed = TimedBackend(backend)
     in_run, _ = through_job(timed, prompts)
     outside = in_run - timed.inside
     print(f"backend directly:      {d_sec:7.2f} s  {d_tok} tokens  {d_tok / d_sec:6.1f} tok/s")
@@ -135,18 +137,83 @@ def main() -> None:
     print(f"inside one run: {outside * 1000:.1f} ms outside the backend over {timed.inside:.2f} s inside: "
           f"{outside / timed.inside * 100:.2f}% overhead")
 
-    # 2. N worker processes against one stream with all threads.
-    s_rates, p_rates = [], []
+
+def decoding_options(threads: int, sequences: list[int]) -> list[tuple[str, dict, bool]]:
+    """(label, generation.llamacpp settings, with LlamaRAMCache) of every way measured; the second is
+    the reference (worker processes, one thread each: one per thread of the job)."""
+    one = {"workers": 1, "parallel_sequences": 1}
+    options = [
+        (f"1. one stream, {threads} threads", one, False),
+        (f"2. {threads} workers x 1 thread", {"workers": threads, "parallel_sequences": 1}, False),
+    ]
+    for n in sequences:
+        options.append((f"3. {n} sequences batched, {threads} threads", {"parallel_sequences": n, "reuse_prefix": False},
+                        False))
+    for n in sequences:
+        options.append((f"4. {n} batched + cached prefix", {"parallel_sequences": n, "reuse_prefix": True}, False))
+    options.append(("4. one stream + LlamaRAMCache", one, True))
+    return options
+
+
+def make_option(max_tokens: int, threads: int, settings: dict, ram_cache: bool):
+    """The llamacpp backend of one option, its model loaded (and its prompt cache set)."""
+    backend = make_backend(generation_section(max_tokens, **settings), threads=threads)
+    if ram_cache:  # one stream only: the cache belongs to its Llama
+        from llama_cpp import LlamaRAMCache
+
+        backend.llm.set_cache(LlamaRAMCache())
+    return backend
+
+
+def compare_decoding(args, prompts) -> None:
+    """Part 2: every option on the same requests, in turns; prints the table."""
+    sequences = [int(n) for n in args.sequences.split(",") if n]
+    options = decoding_options(args.threads, sequences)
+    backends = [make_option(args.max_tokens, args.threads, settings, cache) for _, settings, cache in options]
+    requests = requests_for(prompts, backends[0])
+    for backend in backends:
+        direct(backend, requests[:1])  # load the model, start the context, warm the caches
+    best: dict[int, tuple[float, int, dict]] = {}
     for _ in range(args.repeats):
-        sec, tok = direct(single, requests)
-        s_rates.append(tok / sec)
-        sec, tok = direct(parallel, requests)
-        p_rates.append(tok / sec)
-    s_best, p_best = max(s_rates), max(p_rates)
-    print(f"one stream, {args.threads} threads:          {s_best:6.1f} tok/s")
-    print(f"{args.workers} workers x {max(1, args.threads // args.workers)} thread(s):          {p_best:6.1f} tok/s")
-    print(f"parallel / single: {p_best / s_best:.2f}x")
-    single.close()
+        for i, backend in enumerate(backends):
+            seconds, tokens, texts = direct(backend, requests)
+            if i not in best or tokens / seconds > best[i][1] / best[i][0]:
+                best[i] = (seconds, tokens, texts)
+    for backend in backends:
+        backend.close()
+    reference = best[1]
+    header = f"{'option':38s} {'tokens':>6s} {'seconds':>8s} {'tok/s':>7s} {'tok/s/core':>10s} {'vs 2':>6s}  same texts as 2"
+    print(header)
+    print("-" * len(header))
+    for i, (label, _, _) in enumerate(options):
+        seconds, tokens, texts = best[i]
+        rate = tokens / seconds
+        same = sum(texts[k] == reference[2][k] for k in texts)
+        print(f"{label:38s} {tokens:6d} {seconds:8.2f} {rate:7.1f} {rate / args.threads:10.1f} "
+              f"{rate / (reference[1] / reference[0]):5.2f}x  {same}/{len(texts)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--prompts", type=int, default=16)
+    ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--threads", type=int, default=2, help="the job's threads (cores) for every option")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--sequences", default="4,8,16", help="batched sequences to measure, comma-separated")
+    ap.add_argument("--skip-overhead", action="store_true", help="measure only the decoding options")
+    args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
+
+    prompts = prompts_frame(args.prompts)
+    print(f"{args.prompts} prompts sharing a {len(OPENING)}-character opening, max_tokens {args.max_tokens}, "
+          f"{args.threads} threads, best of {args.repeats}; load average {os.getloadavg()[0]:.2f} "
+          f"on {os.cpu_count()} CPUs")
+    if not args.skip_overhead:
+        default = make_backend(generation_section(args.max_tokens), threads=args.threads)
+        job_overhead(default, prompts, requests_for(prompts, default), args.repeats)
+        default.close()
+    compare_decoding(args, prompts)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,11 @@ from synthpedia.generate import (
     request_key,
     strip_stock_openers,
 )
+from synthpedia.generate.backend import FREE, GRAMMAR, GUIDED, RESPONSE_FORMAT
+from synthpedia.generate.batched import pending_utf8
+from synthpedia.generate.ledger import make_request
 from synthpedia.generate.llamacpp import LlamaCppBackend
-from synthpedia.generate.openai import OpenAIBackend
+from synthpedia.generate.openai import OpenAIBackend, response_formats
 from synthpedia.generate.sampling import OPENAI_API_KEYS, RENAMED, SAMPLING_KEYS, sampling_arguments
 from synthpedia.generate.vllm import VllmBackend
 from synthpedia.tables import FAILED_COLUMNS, GENERATION_COLUMNS, PROMPT_COLUMNS, table_columns
@@ -129,6 +132,10 @@ def test_request_key_covers_every_input():
     assert base == request_key("p", "m", dict(reversed(SAMPLING.items())), 1)
     assert len({base, request_key("q", "m", SAMPLING, 1), request_key("p", "n", SAMPLING, 1),
                 request_key("p", "m", {**SAMPLING, "top_k": 40}, 1), request_key("p", "m", SAMPLING, 2)}) == 5
+    # A schema makes a new request (its answer is another one); no schema keeps the keys ledgers hold.
+    assert request_key("p", "m", SAMPLING, 1, json_schema=None) == base
+    held = request_key("p", "m", SAMPLING, 1, json_schema={"type": "object"})
+    assert held != base and held != request_key("p", "m", SAMPLING, 1, json_schema={"type": "array"})
 
 
 def test_stock_openers_are_stripped():
@@ -173,12 +180,23 @@ def real_prompts(n=3):
     return prompts_frame(n).with_columns(pl.Series("prompt", REAL_PROMPTS[:n]))
 
 
-def llamacpp(threads=1, workers=1, n_ctx=2048):
-    return LlamaCppBackend("smollm2", SAMPLING, model_path=MODEL_SPEC, n_ctx=n_ctx, threads=threads, workers=workers)
+def llamacpp(threads=1, workers=1, n_ctx=2048, parallel_sequences=1, reuse_prefix=True):
+    return LlamaCppBackend("smollm2", SAMPLING, model_path=MODEL_SPEC, n_ctx=n_ctx, threads=threads, workers=workers,
+                           parallel_sequences=parallel_sequences, reuse_prefix=reuse_prefix)
+
+
+# An answer schema like the labels' one (synthpedia.web.label.LABEL_JSON_SCHEMA), kept small.
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {"word": {"type": "string", "pattern": "^[a-z]{1,12}$"}, "count": {"type": "integer", "enum": [1, 2, 3]}},
+    "required": ["word", "count"],
+    "additionalProperties": False,
+}
 
 
 def test_backend_libraries_are_imported_only_by_their_backend():
-    code = ("import sys, synthpedia.generate.llamacpp, synthpedia.generate.openai, synthpedia.generate.vllm; "
+    code = ("import sys, synthpedia.generate.llamacpp, synthpedia.generate.batched, synthpedia.generate.openai, "
+            "synthpedia.generate.vllm; "
             "print(sorted(m for m in ('vllm', 'openai', 'llama_cpp') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}).stdout
@@ -197,6 +215,97 @@ def test_llamacpp_workers_give_the_texts_of_one_stream(tmp_path):
     assert a.height == b.height == 3
     assert a["completion"].to_list() == b["completion"].to_list()  # same seeds, same numerics
     assert stats["sent"] == 3 and stats["completion_tokens"] == sum(b["completion_tokens"])
+
+
+def test_llamacpp_batched_sequences_give_the_texts_of_one_stream():
+    """Batched decoding samples each sequence as one stream would: same seeds, same chain, same text.
+
+    Six requests (two sharing a long opening, one prompt twice with another seed) through two
+    slots: slots are reused, with and without the cached prefix (all of it, for the repeated
+    prompt), and sequences start while others are generating.
+    """
+    pytest.importorskip("llama_cpp")
+    opening = "Write a short paragraph for a textbook on biology, for college students, in the chapter on "
+    prompts = REAL_PROMPTS + [opening + "cells.", opening + "plants.", opening + "plants."]
+    requests = [Request(f"k{i}", prompt, 100 + i) for i, prompt in enumerate(prompts)]
+    one = llamacpp()
+    texts = []
+    try:
+        for req in requests:
+            one.llm.reset()  # a fresh stream for each request: nothing kept from the one before
+            (answer,) = one.generate([req])
+            texts.append((answer.completion, answer.completion_tokens))
+    finally:
+        one.close()
+    for reuse_prefix in (True, False):
+        batched = llamacpp(parallel_sequences=2, reuse_prefix=reuse_prefix)
+        try:
+            answers = {c.key: c for c in batched.generate(requests)}
+        finally:
+            batched.close()
+        got = [(answers[req.key].completion, answers[req.key].completion_tokens) for req in requests]
+        assert got == texts, f"reuse_prefix={reuse_prefix}"
+        assert all(0 < n <= 24 for _, n in got)
+
+
+def test_llamacpp_batched_resumes_with_the_texts_of_an_uninterrupted_run(tmp_path):
+    pytest.importorskip("llama_cpp")
+    whole = llamacpp(parallel_sequences=2)
+    resumed = llamacpp(parallel_sequences=2)
+    ledger = GenerationLedger(tmp_path / "l.jsonl")
+    try:
+        expected, _, _ = run(real_prompts(), whole, GenerationLedger(tmp_path / "whole.jsonl"), min_tokens=0)
+        stream = resumed.generate([make_request(p, resumed.model, SAMPLING, 7) for p in REAL_PROMPTS])
+        ledger.append(next(stream))  # the job is killed after its first completion
+        stream.close()
+        gens, _, stats = run(real_prompts(), resumed, ledger, min_tokens=0)
+    finally:
+        whole.close()
+        resumed.close()
+    assert stats["resumed"] == 1 and stats["sent"] == 2
+    assert gens["completion"].to_list() == expected["completion"].to_list()
+
+
+def test_llamacpp_batched_refuses_a_prompt_longer_than_the_context_and_goes_on(tmp_path):
+    pytest.importorskip("llama_cpp")
+    backend = llamacpp(n_ctx=256, parallel_sequences=2)
+    prompts = real_prompts(3).with_columns(
+        pl.when(pl.col("prompt_id") == "p001").then(pl.lit("many words " * 300)).otherwise(pl.col("prompt"))
+        .alias("prompt")
+    )
+    try:
+        gens, failed, _ = run(prompts, backend, GenerationLedger(tmp_path / "l.jsonl"), min_tokens=0)
+    finally:
+        backend.close()
+    assert gens["prompt_id"].to_list() == ["p000", "p002"]
+    assert failed["prompt_id"].to_list() == ["p001"] and "context window" in failed["reason"][0]
+
+
+@pytest.mark.parametrize("parallel_sequences", [1, 2])
+def test_llamacpp_holds_a_schema_request_to_its_grammar(parallel_sequences):
+    pytest.importorskip("llama_cpp")
+    backend = llamacpp(parallel_sequences=parallel_sequences)
+    requests = [Request(f"k{seed}", "Name one fruit and how many you would eat.", seed, json_schema=ANSWER_SCHEMA)
+                for seed in range(3)]
+    free = Request("free", "Name one fruit.", 5)
+    try:
+        answers = {c.key: c for c in backend.generate([*requests, free])}
+    finally:
+        backend.close()
+    for req in requests:
+        answer = json.loads(answers[req.key].completion)
+        assert answers[req.key].decoding == GRAMMAR and answers[req.key].finish_reason == "stop"
+        assert set(answer) == {"word", "count"} and answer["word"].isalpha() and answer["count"] in (1, 2, 3)
+    assert answers["free"].decoding == FREE  # documents are never held to a schema
+
+
+def test_pending_utf8_counts_the_tokens_a_split_character_still_needs():
+    euro = "€".encode()  # 3 bytes: a lead byte and two continuations
+    assert pending_utf8(b"abc", 0) == 0
+    assert pending_utf8(b"ab" + euro[:1], 0) == 2
+    assert pending_utf8(b"a" + euro[:2], 0) == 1
+    assert pending_utf8(b"x" + euro, 0) == 0
+    assert pending_utf8(b"abc", 1) == 1  # nothing new: the count goes on down where it was
 
 
 def test_llamacpp_prompt_longer_than_the_context_is_a_failure_record(tmp_path):
@@ -318,6 +427,36 @@ def test_openai_backend_stops_at_once_on_a_wrong_key(server, openai_backend, tmp
     assert len(server.requests) - before == 1
 
 
+def test_openai_backend_asks_for_the_schema_in_the_first_format_the_server_takes(server, openai_backend):
+    """llama-cpp-python's server fails the OpenAI API's json_schema (HTTP 500, retried) and takes json_object."""
+    backend = openai_backend(concurrency=1)  # 3 retries
+    requests = [Request(f"k{seed}", "Name one fruit and how many you would eat.", seed, json_schema=ANSWER_SCHEMA)
+                for seed in range(2)]
+    before = len(server.requests)
+    answers = list(backend.generate(requests))
+    formats = [r["body"].get("response_format", {}).get("type") for r in server.requests[before:]]
+    # The second request starts where the first one ended.
+    assert formats == ["json_schema"] * 4 + ["json_object", "json_object"] and backend.retried == 3
+    assert server.requests[-1]["body"]["response_format"]["schema"] == ANSWER_SCHEMA
+    for answer in answers:
+        assert answer.decoding == RESPONSE_FORMAT and not answer.error
+        assert set(json.loads(answer.completion)) == {"word", "count"}
+    # A request without a schema is sent without a response format, and recorded as free text.
+    before = len(server.requests)
+    (free,) = backend.generate([Request("free", "Name one fruit.", 5)])
+    assert "response_format" not in server.requests[before]["body"] and free.decoding == FREE
+
+
+def test_openai_backend_falls_back_to_free_text_when_no_format_is_taken(server, openai_backend):
+    server.inject.extend([400, 422])  # both response formats refused; the plain request goes through
+    before = len(server.requests)
+    (answer,) = openai_backend(concurrency=1).generate([Request("k", "Name one fruit.", 3, json_schema=ANSWER_SCHEMA)])
+    sent = server.requests[before:]
+    assert [r["body"].get("response_format", {}).get("type") for r in sent] == ["json_schema", "json_object", None]
+    assert answer.decoding == FREE and not answer.error and answer.completion
+    assert [f and f["type"] for f in response_formats(ANSWER_SCHEMA)] == ["json_schema", "json_object", None]
+
+
 class FakeVllm(types.ModuleType):
     """A stand-in for the `vllm` module with its interface (LLM, SamplingParams, RequestOutput-like outputs)."""
 
@@ -327,11 +466,16 @@ class FakeVllm(types.ModuleType):
         self.llm_kwargs = None
         self.calls = []  # (conversations, sampling params, ledger records at call time)
 
+        class StructuredOutputsParams:  # vllm.sampling_params.StructuredOutputsParams (guided decoding)
+            def __init__(self, *, json=None, regex=None, choice=None, grammar=None):
+                self.json, self.regex, self.choice, self.grammar = json, regex, choice, grammar
+
         class SamplingParams:
             def __init__(self, *, n=1, max_tokens=16, temperature=1.0, top_p=1.0, top_k=0, repetition_penalty=1.0,
-                         seed=None):
+                         seed=None, structured_outputs=None):
                 self.n, self.max_tokens, self.temperature, self.top_p = n, max_tokens, temperature, top_p
                 self.top_k, self.repetition_penalty, self.seed = top_k, repetition_penalty, seed
+                self.structured_outputs = structured_outputs
 
         class LLM:
             def __init__(self, model, *, tensor_parallel_size=1, gpu_memory_utilization=0.9, dtype="auto",
@@ -350,13 +494,21 @@ class FakeVllm(types.ModuleType):
                 return outputs
 
         self.LLM, self.SamplingParams = LLM, SamplingParams
+        self.sampling_params = types.ModuleType("vllm.sampling_params")
+        self.sampling_params.SamplingParams = SamplingParams
+        self.sampling_params.StructuredOutputsParams = StructuredOutputsParams
+
+    def install(self, monkeypatch):
+        """Stand in for `vllm` and `vllm.sampling_params` in sys.modules."""
+        monkeypatch.setitem(sys.modules, "vllm", self)
+        monkeypatch.setitem(sys.modules, "vllm.sampling_params", self.sampling_params)
 
 
 def test_vllm_backend_glue_against_a_stand_in_module(tmp_path, monkeypatch, default_config):
     """Not a GPU run: checks the calls made to vLLM's interface and how their outputs are recorded."""
     ledger = GenerationLedger(tmp_path / "l.jsonl")
     fake = FakeVllm(ledger)
-    monkeypatch.setitem(sys.modules, "vllm", fake)
+    fake.install(monkeypatch)
     generation = {**default_config["generation"], "backend": "vllm", "model": "mistralai/Mixtral-8x7B-Instruct-v0.1",
                   "sampling": SAMPLING,
                   "vllm": {**default_config["generation"]["vllm"], "batch_size": 2, "tensor_parallel_size": 4,
@@ -377,6 +529,18 @@ def test_vllm_backend_glue_against_a_stand_in_module(tmp_path, monkeypatch, defa
     assert gens.height == 5 and set(gens["completion_tokens"]) == {31} and set(gens["prompt_tokens"]) == {4}
     assert set(gens["finish_reason"]) == {"length"} and set(gens["backend"]) == {"vllm"}
     assert stats["gpus"] == 2 and stats["gpu_seconds"] == pytest.approx(stats["wall_seconds"] * 2)
+
+
+def test_vllm_backend_guides_a_schema_request(tmp_path, monkeypatch, default_config):
+    fake = FakeVllm(GenerationLedger(tmp_path / "l.jsonl"))
+    fake.install(monkeypatch)
+    generation = {**default_config["generation"], "backend": "vllm", "sampling": SAMPLING}
+    backend = make_backend(generation, threads=1, gpus=1)
+    held, free = backend.generate([Request("k", "label this", 4, json_schema=ANSWER_SCHEMA), Request("f", "write", 5)])
+    params = fake.calls[0][1]
+    assert params[0].structured_outputs.json == ANSWER_SCHEMA and params[0].seed == 4
+    assert params[1].structured_outputs is None
+    assert (held.decoding, free.decoding) == (GUIDED, FREE)
 
 
 def test_openai_backend_needs_a_base_url(default_config):
@@ -449,6 +613,13 @@ def test_llamacpp_workers_zero_means_one_per_job_thread(default_config):
     assert isinstance(backend, LlamaCppBackend) and (backend.threads, backend.workers) == (3, 3)
     one = make_backend({**generation, "llamacpp": {**generation["llamacpp"], "workers": 1}}, threads=3)
     assert (one.threads, one.workers) == (3, 1)
+
+
+def test_llamacpp_batched_mode_comes_from_the_config(default_config):
+    generation = default_config["generation"]
+    options = {**generation["llamacpp"], "parallel_sequences": 6, "reuse_prefix": False}
+    backend = make_backend({**generation, "llamacpp": options}, threads=2)
+    assert (backend.parallel_sequences, backend.reuse_prefix, backend.threads) == (6, False, 2)
 
 
 def test_records_appended_after_a_torn_line_are_read(tmp_path):

@@ -3,8 +3,9 @@
 A job (a subprocess running generate_job on 8 prompts) is killed with SIGKILL or SIGTERM at a
 random point, then run again. After the rerun every prompt has exactly one row (a generation or a
 failure record), the ledger holds each request once (a re-sent request would be appended again),
-and, behind the OpenAI-compatible server, a counting proxy shows that no finished request was
-sent again. The server is also stopped and restarted in the middle of a shard: retries with
+llama.cpp jobs (worker processes, or sequences batched in one context) write the texts of an
+uninterrupted run, and, behind the OpenAI-compatible server, a counting proxy shows that no
+finished request was sent again. The server is also stopped and restarted in the middle of a shard: retries with
 backoff carry the job over.
 """
 
@@ -176,9 +177,10 @@ def assert_every_prompt_once(job: Job, prompts_path: Path) -> None:
     assert set(keys) == set(rows["request_key"])
 
 
-def test_killed_llamacpp_jobs_resume_exactly(tmp_path, prompts_path, default_config):
+@pytest.mark.parametrize("settings", [{"workers": 2}, {"parallel_sequences": 3}], ids=["workers", "batched"])
+def test_killed_llamacpp_jobs_resume_exactly(tmp_path, prompts_path, default_config, settings):
     pytest.importorskip("llama_cpp")
-    generation = generation_section(default_config, "llamacpp", workers=2)
+    generation = generation_section(default_config, "llamacpp", **settings)
     reference = Job(tmp_path / "reference", prompts_path, generation)
     reference.run()
     expected = dict(reference.rows().select("prompt_id", "completion").iter_rows())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 import synthpedia.web
 from synthpedia.errors import InputError
-from synthpedia.generate import Backend, Completion, GenerationLedger
+from synthpedia.generate import Backend, Completion, GenerationLedger, request_key
 from synthpedia.prompts import render_prompts
 from synthpedia.registry import load_schema, registry
 from synthpedia.seeds import load_seeds
@@ -23,7 +24,17 @@ from synthpedia.web.cluster import NOISE, cluster, web_cluster_job
 from synthpedia.web.embed import embed, load_embedder, web_embed_job
 from synthpedia.web.extract import extract_web, web_extract_job
 from synthpedia.web.filter import web_filter, web_filter_job
-from synthpedia.web.label import label_clusters, label_prompts, parse_label, web_label_job, web_label_prompts_job
+from synthpedia.web.label import (
+    LABEL_JSON_SCHEMA,
+    LABEL_SCHEMA,
+    label_clusters,
+    label_prompts,
+    parse_json_label,
+    parse_label,
+    read_label,
+    web_label_job,
+    web_label_prompts_job,
+)
 from synthpedia.web.topics import topic_style, topic_table, web_topics_job
 from synthpedia.workflow import web_input_files
 
@@ -283,6 +294,49 @@ def test_parse_label_reads_messy_answers(answer, expected):
     assert parse_label(answer) == expected
 
 
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ('{"topic": "Home bread baking", "educational_score": 7}', ("Home bread baking", 7)),
+        ('{ "topic" : "Stellar astronomy" , "educational_score":10}', ("Stellar astronomy", 10)),
+        ('{"educational_score": 3, "topic": " Budget travel. "}', ("Budget travel", 3)),
+        ('{"topic": "Tides\nand the Moon", "educational_score": 8}', ("Tides and the Moon", 8)),  # raw newline
+        ('{"topic": "Travel", "educational_score": 11}', None),
+        ('{"topic": "Travel", "educational_score": "7"}', None),
+        ('{"topic": "Travel", "educational_score": true}', None),
+        ('{"topic": "<a few words>", "educational_score": 5}', None),
+        ('{"topic": "", "educational_score": 5}', None),
+        ('{"topic": "Sourdough", "educational', None),  # cut short by max_tokens
+        ('["Sourdough", 5]', None),
+        ("Topic: Home bread baking\nEducational score: 7", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_json_label_reads_constrained_answers(answer, expected):
+    assert parse_json_label(answer) == expected
+
+
+def test_read_label_takes_json_then_free_text():
+    assert read_label('{"topic": "Sourdough", "educational_score": 6}') == ("Sourdough", 6)
+    assert read_label("Topic: Sourdough\nEducational score: 6") == ("Sourdough", 6)
+    assert read_label('{"topic": "Sourdough"}') is None
+
+
+def test_label_json_schema_is_what_the_grammar_and_the_parser_agree_on():
+    import jsonschema
+
+    jsonschema.Draft7Validator.check_schema(LABEL_JSON_SCHEMA)
+    good = {"topic": "Home bread baking", "educational_score": 7}
+    jsonschema.validate(good, LABEL_JSON_SCHEMA)
+    assert parse_json_label(json.dumps(good)) == ("Home bread baking", 7)
+    for bad in ({"topic": "Home bread baking and pastry making at home", "educational_score": 7},  # seven words
+                {"topic": "bread", "educational_score": 7},  # starts lower case
+                {"topic": "Bread", "educational_score": 0}, {"topic": "Bread"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, LABEL_JSON_SCHEMA)
+
+
 def test_label_prompts_sample_ten_short_extracts_by_seed(bundled_docs):
     labels = np.array([["astronomy", "bread", "gambling", "travel"].index(theme_of(u)) for u in bundled_docs["url"]])
     labels = np.concatenate([labels, labels])  # 16 documents per cluster, so sampling matters
@@ -301,16 +355,17 @@ class ScriptedBackend(Backend):
 
     name = "scripted"
 
-    def __init__(self, answers: dict[str, list[str]]):
+    def __init__(self, answers: dict[str, list[str]], decoding: str = "free"):
         super().__init__("scripted", {"temperature": 0.6})
         self.answers = {k: list(v) for k, v in answers.items()}
+        self.decoding = decoding
         self.sent = []
 
     def generate(self, requests):
         for req in requests:
             self.sent.append(req)
             marker = next(k for k in self.answers if k in req.prompt)
-            yield Completion(req.key, self.answers[marker].pop(0), 1, 1, "stop", 0.0)
+            yield Completion(req.key, self.answers[marker].pop(0), 1, 1, "stop", 0.0, decoding=self.decoding)
 
 
 def test_label_clusters_retries_with_new_seed_then_marks_unparseable(tmp_path):
@@ -327,6 +382,32 @@ def test_label_clusters_retries_with_new_seed_then_marks_unparseable(tmp_path):
     again = ScriptedBackend({"A": [], "B": []})
     assert label_clusters(prompts, again, seed=3, retries=2, ledger=ledger).equals(labels)
     assert again.sent == []
+
+
+def test_label_clusters_ask_for_the_schema_and_record_the_decoding_path(tmp_path):
+    prompts = pl.DataFrame({"cluster": [0, 1], "size": [5, 5], "prompt": ["about A", "about B"]})
+    backend = ScriptedBackend(
+        {"A": ['{"topic": "Baking", "educational_score": 6}'], "B": ['{"topic": "Casinos", "educational_score": 2}']},
+        decoding="grammar",
+    )
+    labels = label_clusters(prompts, backend, seed=3, retries=2, ledger=GenerationLedger(tmp_path / "l.jsonl"))
+    assert labels.columns == list(LABEL_SCHEMA)
+    assert labels.select("topic", "educational_score", "status", "decoding").rows() == [
+        ("Baking", 6, "ok", "grammar"),
+        ("Casinos", 2, "ok", "grammar"),
+    ]
+    assert all(req.json_schema == LABEL_JSON_SCHEMA for req in backend.sent)
+    # The schema is part of the request: a free-text answer to the same prompt is another request.
+    free_key = request_key("about A", "scripted", backend.sampling, backend.sent[0].seed)
+    assert backend.sent[0].key != free_key
+    # A ledger record from before the decoding path was recorded reads as free text.
+    old = GenerationLedger(tmp_path / "old.jsonl")
+    record = {"key": backend.sent[0].key, "completion": "Topic: Baking\nEducational score: 6", "prompt_tokens": 1,
+              "completion_tokens": 1, "finish_reason": "stop", "seconds": 0.0, "error": ""}
+    old.path.write_text(json.dumps(record) + "\n")
+    again = ScriptedBackend({"A": [], "B": ['{"topic": "Casinos", "educational_score": 2}']}, decoding="guided")
+    relabelled = label_clusters(prompts, again, seed=3, retries=0, ledger=old)
+    assert relabelled.select("topic", "decoding").rows() == [("Baking", "free"), ("Casinos", "guided")]
 
 
 # --------------------------------------------------------------------------- topic table
@@ -445,8 +526,9 @@ def test_web_steps_end_to_end_with_the_bundled_model(tmp_path):
                     "inputs": [str(BUNDLED)],
                     "audiences": ["general"],
                     "clustering": SMALL_CLUSTERING,
-                    # retries=0 keeps this short; retrying is tested with a scripted backend above.
-                    "labelling": {"samples": 2, "chars": 120, "retries": 0, "max_tokens": 16},
+                    # retries=0 keeps this short; retrying is tested with a scripted backend above. The
+                    # JSON answer takes about 25 tokens.
+                    "labelling": {"samples": 2, "chars": 120, "retries": 0, "max_tokens": 40},
                 }
             },
         },
@@ -514,7 +596,9 @@ def test_web_steps_end_to_end_with_the_bundled_model(tmp_path):
     assert answers["cluster"].to_list() == [0, 1, 2, 3]
     for row in answers.iter_rows(named=True):
         assert row["completion"] is not None and row["attempts"] == 1
-        assert (row["status"] == "ok") == (parse_label(row["completion"]) is not None)
+        # Held to the label schema by a grammar, every answer parses at the first attempt.
+        assert row["decoding"] == "grammar" and row["status"] == "ok"
+        assert (row["topic"], row["educational_score"]) == parse_json_label(row["completion"])
     table = pl.read_parquet(out / "topics.parquet")
     assert table.columns == list(table_columns("web_topics")) and table["cluster"].to_list() == [0, 1, 2, 3]
     assert table["size"].to_list() == [8, 8, 8, 8]

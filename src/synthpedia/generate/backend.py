@@ -18,11 +18,18 @@ class GenerationError(RuntimeError):
     """A job that could not finish every request. What finished is in the ledger: a rerun resumes."""
 
 
+# How a completion was decoded: free text, or held to a JSON schema by the backend's own means.
+FREE, GRAMMAR, GUIDED, RESPONSE_FORMAT = "free", "grammar", "guided", "response_format"
+
+
 @dataclass(frozen=True)
 class Request:
     key: str
     prompt: str
     seed: int  # sampling seed of this request, derived from its key
+    # A JSON schema the answer must follow, where the backend can hold it to one (labels only;
+    # documents are free text). The backend records in Completion.decoding what it did.
+    json_schema: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class Completion:
     finish_reason: str
     seconds: float
     error: str = ""  # set when the request itself was refused (e.g. prompt longer than the context)
+    decoding: str = FREE  # FREE, or how the backend held the answer to the request's JSON schema
 
 
 def refused(req: Request, reason: str, seconds: float) -> Completion:
@@ -78,7 +86,8 @@ def make_backend(generation: dict, threads: int = 1, gpus: int = 0) -> Backend:
 
         opts = generation["llamacpp"]
         return LlamaCppBackend(model, sampling, model_path=opts["model_path"], n_ctx=opts["n_ctx"], threads=threads,
-                               workers=opts["workers"] or threads)  # 0: one worker per thread
+                               workers=opts["workers"] or threads,  # 0: one worker per thread
+                               parallel_sequences=opts["parallel_sequences"], reuse_prefix=opts["reuse_prefix"])
     if name == "openai":
         from .openai import OpenAIBackend
 

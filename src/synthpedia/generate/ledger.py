@@ -22,9 +22,15 @@ from .backend import Completion, Request
 log = logging.getLogger(__name__)
 
 
-def request_key(prompt: str, model: str, sampling: dict, seed: int) -> str:
-    """The ledger key: any change to prompt, model, sampling or seed makes a new request."""
-    return stable_hash(prompt, model, sampling, seed, length=32)
+def request_key(prompt: str, model: str, sampling: dict, seed: int, json_schema: dict | None = None) -> str:
+    """The ledger key: any change to prompt, model, sampling, seed or the answer's JSON schema makes a new request.
+
+    `json_schema`: the schema the answer is held to (Request.json_schema), None for free text (whose
+    keys are those of ledgers written before schemas existed).
+    """
+    if json_schema is None:
+        return stable_hash(prompt, model, sampling, seed, length=32)
+    return stable_hash(prompt, model, sampling, seed, json_schema, length=32)
 
 
 def make_request(prompt: str, model: str, sampling: dict, seed: int) -> Request:

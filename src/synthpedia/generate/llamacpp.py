@@ -1,4 +1,4 @@
-"""CPU generation with llama.cpp on a GGUF model: one stream, or several worker processes."""
+"""CPU generation with llama.cpp on a GGUF model: one stream, several worker processes, or batched sequences."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import InputError
-from .backend import Backend, Completion, Request, refused
+from .backend import FREE, GRAMMAR, Backend, Completion, Request, refused
 from .sampling import RENAMED, sampling_arguments
 from .worker import run_in_workers, serve
 
@@ -35,21 +35,29 @@ def resolve_model_path(spec: str) -> Path:
 class LlamaCppBackend(Backend):
     """CPU generation with llama.cpp on a GGUF model (the chat template comes from the GGUF).
 
-    `model_path` and `n_ctx`: config section `generation.llamacpp`; `threads`: the job's. With
-    `workers` > 1, that many worker processes each load the model with threads/workers threads
-    and take the next request as soon as they finish one: several sequences decode at once,
-    which keeps small models busier than one stream with all threads.
+    `model_path`, `n_ctx`, `workers`, `parallel_sequences` and `reuse_prefix`: config section
+    `generation.llamacpp`; `threads`: the job's. Three ways to use the threads:
+    - `parallel_sequences` > 1: that many sequences decode together in one context, one
+      llama_decode per step for all of them, with all the threads (`batched`; `workers` unused);
+    - else `workers` > 1: that many worker processes each load the model with threads/workers
+      threads and take the next request as soon as they finish one;
+    - else one stream with all the threads.
+    A request with a JSON schema is decoded under the grammar of that schema, in every mode.
     """
 
     name = "llamacpp"
 
-    def __init__(self, model: str, sampling: dict, *, model_path: str, n_ctx: int, threads: int, workers: int):
+    def __init__(self, model: str, sampling: dict, *, model_path: str, n_ctx: int, threads: int, workers: int,
+                 parallel_sequences: int, reuse_prefix: bool):
         super().__init__(model, sampling)
         self.model_path = resolve_model_path(model_path)
         self.n_ctx = n_ctx
         self.threads = max(1, threads)
         self.workers = max(1, workers)
+        self.parallel_sequences = max(1, parallel_sequences)
+        self.reuse_prefix = reuse_prefix
         self._llm = None
+        self._batched = None
 
     @property
     def llm(self):
@@ -66,14 +74,35 @@ class LlamaCppBackend(Backend):
             )
         return self._llm
 
+    @property
+    def batched(self):
+        """The batched decoder over the loaded model, made on first use."""
+        if self._batched is None:
+            from .batched import BatchedDecoder
+
+            self._batched = BatchedDecoder(
+                self.llm, n_seq=self.parallel_sequences, n_ctx=self.n_ctx, threads=self.threads,
+                n_batch=self.llm.n_batch, reuse_prefix=self.reuse_prefix, chat_arguments=self.chat_arguments,
+                decoding=lambda plan: FREE if plan["grammar"] is None else GRAMMAR,
+            )
+        return self._batched
+
+    def chat_arguments(self, req: Request) -> dict:
+        """The create_chat_completion arguments of `req`: its message, the sampling, its seed, its schema."""
+        arguments = {
+            "messages": [{"role": "user", "content": req.prompt}],
+            **sampling_arguments(self.sampling, req.seed, RENAMED["llamacpp"]),
+        }
+        if req.json_schema is not None:
+            # llama-cpp-python turns the schema into a grammar that every sampled token must follow.
+            arguments["response_format"] = {"type": "json_object", "schema": req.json_schema}
+        return arguments
+
     def complete(self, req: Request) -> Completion:
         """One request in this process; a prompt longer than the context is a refused request."""
         start = time.perf_counter()
         try:
-            out = self.llm.create_chat_completion(
-                messages=[{"role": "user", "content": req.prompt}],
-                **sampling_arguments(self.sampling, req.seed, RENAMED["llamacpp"]),
-            )
+            out = self.llm.create_chat_completion(**self.chat_arguments(req))
         except ValueError as err:
             if "context window" not in str(err):
                 raise
@@ -86,12 +115,15 @@ class LlamaCppBackend(Backend):
             completion_tokens=int(out["usage"]["completion_tokens"]),
             finish_reason=str(choice.get("finish_reason") or "stop"),
             seconds=time.perf_counter() - start,
+            decoding=FREE if req.json_schema is None else GRAMMAR,
         )
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Completion]:
         # Always the same threads per sequence, however few requests are left: a resumed shard
         # decodes with the numerics of an uninterrupted one.
-        if self.workers == 1:
+        if self.parallel_sequences > 1:
+            yield from self.batched.generate(requests)
+        elif self.workers == 1:
             for req in requests:
                 yield self.complete(req)
         else:
@@ -108,6 +140,9 @@ class LlamaCppBackend(Backend):
         }
 
     def close(self) -> None:
+        if self._batched is not None:
+            self._batched.close()
+            self._batched = None
         if self._llm is not None:
             self._llm.close()
             self._llm = None
@@ -116,4 +151,5 @@ class LlamaCppBackend(Backend):
 def llamacpp_worker() -> None:
     """Main of a worker process of LlamaCppBackend (see synthpedia.generate.worker)."""
     serve(lambda options: LlamaCppBackend(options["model"], options["sampling"], model_path=options["model_path"],
-                                          n_ctx=options["n_ctx"], threads=options["threads"], workers=1))
+                                          n_ctx=options["n_ctx"], threads=options["threads"], workers=1,
+                                          parallel_sequences=1, reuse_prefix=False))

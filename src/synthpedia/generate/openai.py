@@ -10,10 +10,23 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Iterator, Sequence
 
-from .backend import Backend, Completion, GenerationError, Request, refused
+from .backend import FREE, RESPONSE_FORMAT, Backend, Completion, GenerationError, Request, refused
 from .sampling import OPENAI_API_KEYS, sampling_arguments
 
 log = logging.getLogger(__name__)
+
+
+def response_formats(schema: dict) -> list[dict | None]:
+    """The ways to ask a server for an answer that follows `schema`, in the order they are tried.
+
+    The OpenAI API's json_schema (OpenAI, vLLM serve, TGI), then llama.cpp servers' json_object with
+    a schema, then None: no response_format, the answer comes as free text.
+    """
+    return [
+        {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}},
+        {"type": "json_object", "schema": schema},
+        None,
+    ]
 
 
 class OpenAIBackend(Backend):
@@ -25,6 +38,9 @@ class OpenAIBackend(Backend):
     record; any other error (401, 403, 404: a wrong key, URL or model) fails the job at once.
     The API key is read from the environment variable `api_key_env` and is never logged or
     written; when it is unset, a dummy key is sent (local servers need none).
+
+    A request with a JSON schema asks for it through `response_format` (see `response_formats`
+    and `complete`).
     """
 
     name = "openai"
@@ -57,6 +73,7 @@ class OpenAIBackend(Backend):
         self.sampling_names = dict(extra_sampling_names)
         self.gpus = server_gpus  # GPUs behind the server, for GPU-seconds accounting
         self.retried = 0
+        self._first_format = 0  # index in response_formats() of the first format the server may take
         self._client = None
 
     @property
@@ -85,8 +102,45 @@ class OpenAIBackend(Backend):
         return {**{key: body.pop(key) for key in OPENAI_API_KEYS}, "extra_body": body}
 
     def complete(self, req: Request) -> Completion:
-        """One request, retried on transient errors; raises the last error when retries run out."""
+        """One request; with a JSON schema, in the first response format the server answers.
+
+        A format the server refuses, or keeps failing on once retries run out (llama-cpp-python's
+        server answers an unknown format with HTTP 500), gives way to the next one for this request;
+        the format that answers is where later requests start. Errors of the last way tried are
+        the request's.
+        """
         import openai
+
+        if req.json_schema is None:
+            return self.complete_as(req, None)
+        formats = response_formats(req.json_schema)
+        for index in range(self._first_format, len(formats)):
+            last = index == len(formats) - 1
+            try:
+                completion = self.complete_as(req, formats[index])
+            except openai.APIError as err:
+                if last:
+                    raise
+                problem = type(err).__name__
+            else:
+                if not completion.error:
+                    self._first_format = max(self._first_format, index)
+                    return completion
+                if last:
+                    return completion  # refused in every format: the prompt itself (e.g. too long)
+                problem = completion.error
+            log.warning("request %s: %s with response_format %s; trying the next way", req.key[:8], problem,
+                        formats[index]["type"])
+        raise AssertionError("unreachable")
+
+    def complete_as(self, req: Request, response_format: dict | None) -> Completion:
+        """One request with `response_format` (None: none), retried on transient errors.
+
+        Raises the last error when retries run out.
+        """
+        import openai
+
+        extra = {} if response_format is None else {"response_format": response_format}
 
         for attempt in itertools.count():
             start = time.perf_counter()
@@ -95,6 +149,7 @@ class OpenAIBackend(Backend):
                     model=self.model,
                     messages=[{"role": "user", "content": req.prompt}],
                     **self.request_arguments(req),
+                    **extra,
                 )
             except openai.APIStatusError as err:
                 if err.status_code in self.REFUSED:
@@ -116,6 +171,7 @@ class OpenAIBackend(Backend):
                     completion_tokens=int(usage.completion_tokens) if usage else 0,
                     finish_reason=str(choice.finish_reason or "stop"),
                     seconds=time.perf_counter() - start,
+                    decoding=FREE if response_format is None else RESPONSE_FORMAT,
                 )
             delay = min(self.backoff_seconds * 2**attempt, self.MAX_BACKOFF) * random.uniform(0.5, 1.0)
             log.warning("request %s: %s, retry %d/%d in %.1f s", req.key[:8], error, attempt + 1, self.retries, delay)

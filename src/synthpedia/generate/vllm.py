@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Iterator, Sequence
 
-from .backend import Backend, Completion, GenerationError, Request
+from .backend import FREE, GUIDED, Backend, Completion, GenerationError, Request
 from .sampling import RENAMED, sampling_arguments
 
 
@@ -63,10 +63,17 @@ class VllmBackend(Backend):
         return self._llm
 
     def sampling_params(self, req: Request):
-        """vLLM's SamplingParams for `req`: one sequence, the config's sampling, the request's seed."""
+        """vLLM's SamplingParams for `req`: one sequence, the config's sampling, the request's seed, and
+        guided decoding (structured outputs) to the request's JSON schema when it has one."""
         from vllm import SamplingParams
 
-        return SamplingParams(n=1, **sampling_arguments(self.sampling, req.seed, RENAMED["vllm"]))
+        guided = {}
+        if req.json_schema is not None:
+            # vLLM 0.12 replaced GuidedDecodingParams (guided_decoding=) with StructuredOutputsParams.
+            from vllm.sampling_params import StructuredOutputsParams
+
+            guided["structured_outputs"] = StructuredOutputsParams(json=req.json_schema)
+        return SamplingParams(n=1, **sampling_arguments(self.sampling, req.seed, RENAMED["vllm"]), **guided)
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Completion]:
         for first in range(0, len(requests), self.batch_size):
@@ -89,6 +96,7 @@ class VllmBackend(Backend):
                     completion_tokens=len(best.token_ids),
                     finish_reason=str(best.finish_reason or "stop"),
                     seconds=seconds,
+                    decoding=FREE if req.json_schema is None else GUIDED,
                 )
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -30,6 +31,22 @@ _SCORE = re.compile(
 )
 _PLACEHOLDER = re.compile(r"[<>]|^[\[(].*[\])]$|^(?:a few words|topic|title|n/?a|none|unknown)$", re.IGNORECASE)
 
+# The answer a backend is held to where it can (a grammar, guided decoding, a response format):
+# the label as JSON. The topic is one to six words of letters: held only to a length, the
+# bundled 135M model fills the string with braces, newlines and run-on words; held to four
+# words, it glues a fifth onto the fourth ("nooriousstretch"). The score is an
+# enum as well as a range: llama.cpp's schema converter turns an enum into a grammar, and
+# ignores minimum and maximum.
+LABEL_JSON_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "topic": {"type": "string", "pattern": "^[A-Z][A-Za-z'-]{0,14}( [A-Za-z][A-Za-z'-]{0,14}){0,5}$"},
+        "educational_score": {"type": "integer", "enum": list(range(1, 11)), "minimum": 1, "maximum": 10},
+    },
+    "required": ["topic", "educational_score"],
+    "additionalProperties": False,
+}
+
 LABEL_SCHEMA = {
     "cluster": pl.Int64,
     "topic": pl.String,
@@ -38,6 +55,8 @@ LABEL_SCHEMA = {
     "attempts": pl.Int64,
     "request_key": pl.String,
     "completion": pl.String,
+    # How the answer was decoded (generate.backend: free, grammar, guided, response_format).
+    "decoding": pl.String,
 }
 
 
@@ -70,7 +89,7 @@ def label_prompts(
 
 
 def parse_label(text: str | None) -> tuple[str, int] | None:
-    """(topic, educational score 1-10) from a labelling answer, or None when it has no usable pair.
+    """(topic, educational score 1-10) from a free-text labelling answer, or None when it has no usable pair.
 
     Tolerates markdown, bullets, quotes, "Score: 7/10", "(1-10)" scale notes,
     both fields on one line and chatter around them; rejects a missing field,
@@ -90,8 +109,36 @@ def parse_label(text: str | None) -> tuple[str, int] | None:
     cut = re.search(r"[,;|(]?\s*\b(?:educational|score|rating)\b", topic, re.IGNORECASE)
     if cut:
         topic = topic[: cut.start()]
+    return _checked_label(topic, float(score_match.group(2).replace(",", ".")))
+
+
+def parse_json_label(text: str | None) -> tuple[str, int] | None:
+    """(topic, educational score 1-10) from an answer in LABEL_JSON_SCHEMA's shape, or None.
+
+    The same checks as parse_label (a real topic of at most 100 characters, a score in 1..10);
+    None for anything that is not such a JSON object (e.g. one cut short by max_tokens).
+    """
+    try:
+        answer = json.loads(text or "", strict=False)  # a grammar may let raw newlines into a string
+    except ValueError:
+        return None
+    if not isinstance(answer, dict):
+        return None
+    topic, score = answer.get("topic"), answer.get("educational_score")
+    if not isinstance(topic, str) or isinstance(score, bool) or not isinstance(score, (int, float)):
+        return None
+    return _checked_label(topic, float(score))
+
+
+def read_label(text: str | None) -> tuple[str, int] | None:
+    """(topic, score) from a labelling answer: as JSON (a constrained answer), else as free text."""
+    return parse_json_label(text) or parse_label(text)
+
+
+def _checked_label(topic: str, score_value: float) -> tuple[str, int] | None:
+    """(topic without quotes, stray punctuation or runs of spaces, score rounded), or None when
+    the topic is empty, a placeholder or over 100 characters, or the score is outside 1..10."""
     topic = re.sub(r"\s+", " ", topic.strip().strip("\"'“”‘’.,;:-–— ")).strip()
-    score_value = float(score_match.group(2).replace(",", "."))
     score = int(round(score_value))
     if not topic or len(topic) > 100 or _PLACEHOLDER.search(topic) or not 1 <= score <= 10:
         return None
@@ -102,11 +149,15 @@ def _attempt_seed(seed: int, cluster_id: int, attempt: int) -> int:
     return int(stable_hash("label", seed, cluster_id, attempt)[:8], 16)
 
 
-def _label_row(cluster_id: int, request, answer: str | None, attempt: int) -> dict:
-    """One row of the labels table (LABEL_SCHEMA) for the answer to `request`."""
-    parsed = parse_label(answer)
+def _label_row(cluster_id: int, request, record: dict, attempt: int) -> dict:
+    """One row of the labels table (LABEL_SCHEMA) for `record`, the ledger's answer to `request`."""
+    from ..generate.backend import FREE
+
+    answer = record["completion"]
+    decoding = record.get("decoding", FREE)  # ledgers written before constrained labels: free text
+    parsed = read_label(answer)
     if parsed:
-        log.info("cluster %d: %r, score %d (attempt %d)", cluster_id, parsed[0], parsed[1], attempt + 1)
+        log.info("cluster %d: %r, score %d (attempt %d, %s)", cluster_id, parsed[0], parsed[1], attempt + 1, decoding)
     return {
         "cluster": cluster_id,
         "topic": parsed[0] if parsed else None,
@@ -115,13 +166,16 @@ def _label_row(cluster_id: int, request, answer: str | None, attempt: int) -> di
         "attempts": attempt + 1,
         "request_key": request.key,
         "completion": answer,
+        "decoding": decoding,
     }
 
 
 def label_clusters(prompts: pl.DataFrame, backend, seed: int, retries: int, ledger=None) -> pl.DataFrame:
     """Topic and educational score of every cluster (LABEL_SCHEMA), through a generate.Backend.
 
-    An answer parse_label cannot read is asked again with a new sampling seed,
+    Each request carries LABEL_JSON_SCHEMA: a backend that can hold the answer to it does (the
+    `decoding` column says how), and the answer is read as JSON, else as free text (read_label).
+    An answer read_label cannot read is asked again with a new sampling seed,
     up to `retries` times (config `sources.web.labelling.retries`); then the
     cluster is recorded with status "unparseable" (topic and score null). With
     a GenerationLedger, answers are appended as they arrive and a rerun sends
@@ -138,15 +192,15 @@ def label_clusters(prompts: pl.DataFrame, backend, seed: int, retries: int, ledg
         requests = {}
         for cluster_id, prompt in pending.items():
             req_seed = _attempt_seed(seed, cluster_id, attempt)
-            key = request_key(prompt, backend.model, backend.sampling, req_seed)
-            requests[cluster_id] = Request(key=key, prompt=prompt, seed=req_seed)
+            key = request_key(prompt, backend.model, backend.sampling, req_seed, json_schema=LABEL_JSON_SCHEMA)
+            requests[cluster_id] = Request(key=key, prompt=prompt, seed=req_seed, json_schema=LABEL_JSON_SCHEMA)
         to_send = [r for r in requests.values() if r.key not in done]
         for completion in backend.generate(to_send):
             if ledger is not None:
                 ledger.append(completion)
-            done[completion.key] = {"completion": completion.completion}
+            done[completion.key] = {"completion": completion.completion, "decoding": completion.decoding}
         for cluster_id, req in requests.items():
-            results[cluster_id] = _label_row(cluster_id, req, done[req.key]["completion"], attempt)
+            results[cluster_id] = _label_row(cluster_id, req, done[req.key], attempt)
         pending = {c: p for c, p in pending.items() if results[c]["status"] != "ok"}
     for cluster_id in sorted(pending):
         log.warning("cluster %d: no parseable label after %d attempts", cluster_id, retries + 1)
