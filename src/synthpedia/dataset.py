@@ -1,7 +1,7 @@
 """The dataset export: one `datasets` config per source, Cosmopedia's column names, and a dataset card.
 
 `datasets.load_dataset("results/dataset_export", "<source>")` loads it as it
-is, offline: the card's YAML `configs:` names each source's parquet files. The
+is, offline (and `load_dataset("results/dataset_export")` every source, config `all`): the card's YAML `configs:` names each source's parquet files. The
 columns are Cosmopedia's where it has one (`text`, `prompt`, `seed_data` = the
 seed source, `format` = the style, `audience`, `text_token_length` = the
 model's completion tokens), then our ids, so any row traces back to its
@@ -28,6 +28,8 @@ from .ids import stable_hash
 from .io import atomic_path, write_parquet
 from .report.html import table_html, write_page
 from .report.plots import contamination_wide
+
+ALL = "all"  # the config holding every source
 
 # Cosmopedia's name <- our column, then our ids.
 EXPORT_COLUMNS = {
@@ -64,8 +66,10 @@ def export_shards(
     for path in shards:
         source = Path(path).parent.name
         frame = export_frame(pl.read_parquet(path))
-        write_parquet(frame, Path(out_dir) / "data" / source / Path(path).name)
         counts[source] = counts.get(source, 0) + frame.height
+        if not frame.height:
+            continue  # `datasets` refuses a split of empty files: a source with no rows is no config
+        write_parquet(frame, Path(out_dir) / "data" / source / Path(path).name)
         if shown and frame.height:
             ranked = frame.with_columns(
                 pl.col("prompt_id").map_elements(lambda p: stable_hash(seed, "dataset_rows", p),
@@ -117,9 +121,10 @@ def card_text(
         task_categories=["text-generation"],
         size_categories=[_size_category(sum(counts.values()))],
         tags=["synthetic", "cosmopedia"],
-        configs=[
-            {"config_name": s, "data_files": [{"split": "train", "path": f"data/{s}/*.parquet"}]} for s in sources
-        ],
+        # One config per source, and `all` (the default, so load_dataset(path) loads every source).
+        configs=[{"config_name": ALL, "data_files": [{"split": "train", "path": "data/*/*.parquet"}], "default": True}]
+        + [{"config_name": s, "data_files": [{"split": "train", "path": f"data/{s}/*.parquet"}]}
+           for s in sources if counts[s]],
         synthpedia={"config_hash": config_hash, "version": __version__, "rows": {s: counts[s] for s in sources}},
     )
     sources_table = pl.DataFrame(
@@ -140,7 +145,8 @@ def card_text(
 
 Synthetic textbooks, stories, blog posts and how-to articles in the manner of
 Cosmopedia, made by Synthpedia {__version__} from the config with hash
-`{config_hash}`. Each source is a config: `load_dataset(path, "<source>")`.
+`{config_hash}`. Each source is a config, `load_dataset(path, "<source>")`;
+`load_dataset(path)` loads all of them (config `{ALL}`).
 
 ## Sources and licences
 

@@ -10,7 +10,8 @@ from synthpedia.dataset import EXPORT_COLUMNS, dataset_export_job
 from synthpedia.tables import GENERATION_COLUMNS, write_table
 
 HASH = "abc123def456"
-KEPT = {"openstax": {"000": 3, "001": 2}, "wikihow": {"000": 4}}
+KEPT = {"openstax": {"000": 3, "001": 2}, "wikihow": {"000": 4}, "ultrachat": {"000": 0}}
+CONFIGS = ["openstax", "wikihow"]  # a source with no rows is no config
 
 
 def shard(source: str, n: int, offset: int) -> pl.DataFrame:
@@ -20,7 +21,7 @@ def shard(source: str, n: int, offset: int) -> pl.DataFrame:
         row.update(source=source, style="textbook", audience="college", gen_seed=42, prompt_tokens=30,
                    completion_tokens=100 + i, seconds=1.5, text=f"A text about {source} number {offset + i}.")
         rows.append(row)
-    return pl.DataFrame(rows)
+    return pl.DataFrame(rows) if rows else pl.DataFrame(schema={c: pl.String for c in GENERATION_COLUMNS})
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def export(tmp_path_factory):
             shard(source, n, 10 * int(name)).write_parquet(path)
             paths.append(str(path))
     tables = root / "tables"
-    dedup = pl.DataFrame({"source": list(KEPT), "documents_in": [6, 4], "removed": [1, 0],
+    dedup = pl.DataFrame({"source": list(KEPT), "documents_in": [6, 4, 0], "removed": [1, 0, 0],
                           "kept": [sum(s.values()) for s in KEPT.values()]})
     write_table(dedup, "dedup", HASH, tables / "dedup.csv")
     contamination = pl.DataFrame({"group": ["textbooks", "textbooks"], "benchmark": ["arc", "piqa"],
@@ -68,8 +69,10 @@ def test_every_source_config_loads_offline_with_cosmopedia_columns(export, monke
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert os.environ["HF_DATASETS_OFFLINE"] == "1"
     dedup = pl.read_csv(tables / "dedup.csv")
-    assert datasets.get_dataset_config_names(str(out)) == sorted(KEPT)
-    for source in KEPT:
+    assert sorted(datasets.get_dataset_config_names(str(out))) == ["all", *CONFIGS]
+    everything = datasets.load_dataset(str(out), split="train", cache_dir=str(out.parent / "hf_cache"))
+    assert len(everything) == dedup["kept"].sum()
+    for source in CONFIGS:
         data = datasets.load_dataset(str(out), source, split="train", cache_dir=str(out.parent / "hf_cache"))
         assert data.column_names == list(EXPORT_COLUMNS)
         assert len(data) == dedup.filter(pl.col("source") == source)["kept"].item()
@@ -86,12 +89,13 @@ def test_card_parses_and_states_what_a_user_needs(export):
     card = DatasetCard.load(out / "README.md")
     data = card.data.to_dict()
     assert data["license"] == "apache-2.0"
-    assert [c["config_name"] for c in data["configs"]] == sorted(KEPT)
+    assert [c["config_name"] for c in data["configs"]] == ["all", *CONFIGS]
     dedup = pl.read_csv(tables / "dedup.csv")
     assert data["synthpedia"]["rows"] == dict(dedup.select("source", "kept").iter_rows())
     assert data["synthpedia"]["config_hash"] == HASH
     text = card.text
     assert "| openstax | 5 | cc-by-4.0 |" in text and "| wikihow | 4 | apache-2.0 |" in text
+    assert "| ultrachat | 0 | apache-2.0 |" in text
     assert "| textbooks | 2 (1) | 0 (0) |" in text  # the blog's shape: removed (unique items)
     assert "1 of 10 documents" in text  # the dedup rate
     assert "SmolLM2-135M-Instruct-Q4_1" in text and '"temperature": 0.6' in text
