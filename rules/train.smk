@@ -50,27 +50,6 @@ rule train:
         "../scripts/train.py"
 
 
-def nanotron_spec(wildcards, input, output, threads):
-    """The JSON the nanotron job's steps read (synthpedia.train.nanotron_job)."""
-    return json.dumps(
-        {
-            "name": wildcards.run,
-            "run": config["train"]["runs"][wildcards.run],
-            "mixture": config["train"]["mixture"],
-            "seed": config["seed"],
-            "token_dirs": dict(zip(SOURCES, input.tokens, strict=True)),
-            "tokenizer": input.tokenizer,
-            "work": f"results/train_state/{wildcards.run}",
-            "checkpoint": output.checkpoint,
-            "loss": output.loss,
-            "log": f"logs/train/{wildcards.run}.log",
-            "config_hash": CONFIG_HASH,
-            "threads": threads,
-            "offline": config["offline"],
-        }
-    )
-
-
 rule train_nanotron:
     input:
         tokens=expand("results/tokens/{source}/data", source=SOURCES),
@@ -96,7 +75,24 @@ rule train_nanotron:
         runtime=2880,
         gpu=lambda wildcards: max(1, config["train"]["runs"][wildcards.run]["gpus"]),
     params:
-        spec=nanotron_spec,
+        # The JSON the nanotron job's steps read (synthpedia.train.nanotron_job).
+        spec=lambda wildcards, input, output, threads: json.dumps(
+            {
+                "name": wildcards.run,
+                "run": config["train"]["runs"][wildcards.run],
+                "mixture": config["train"]["mixture"],
+                "seed": config["seed"],
+                "token_dirs": dict(zip(SOURCES, input.tokens, strict=True)),
+                "tokenizer": input.tokenizer,
+                "work": f"results/train_state/{wildcards.run}",
+                "checkpoint": output.checkpoint,
+                "loss": output.loss,
+                "log": f"logs/train/{wildcards.run}.log",
+                "config_hash": CONFIG_HASH,
+                "threads": threads,
+                "offline": config["offline"],
+            }
+        ),
         trainer=lambda wildcards: config["train"]["runs"][wildcards.run]["trainer"],
         work="results/train_state/{run}",
         src=str(Path(workflow.basedir) / "src"),
