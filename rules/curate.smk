@@ -59,10 +59,11 @@ DEDUP_BUCKETS = expand(
 )
 
 
+DEDUP_RANKS = {path: rank for rank, path in enumerate(DEDUP_SHARDS)}
+
+
 def dedup_rank(wildcards):
-    return DEDUP_SHARDS.index(
-        f"results/clean/{wildcards.source}/{wildcards.shard}.parquet"
-    )
+    return DEDUP_RANKS[f"results/clean/{wildcards.source}/{wildcards.shard}.parquet"]
 
 
 # Measured on ~500-word documents: a shard in memory takes ~6x its parquet size; signatures

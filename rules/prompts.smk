@@ -33,8 +33,19 @@ for source in GEN_SOURCES:
             "../scripts/prompts.py"
 
 
+# Per source, computed once: a job's inputs and params are looked up, not rebuilt (thousands of shards).
+PROMPT_TEMPLATES = {
+    source: template_files(source, "templates") for source in GEN_SOURCES
+}
+PROMPT_SPECS = {source: source_settings(config, source) for source in GEN_SOURCES}
+PROMPT_AUDIENCES = {
+    source: {a: config["audiences"][a] for a in PROMPT_SPECS[source]["audiences"]}
+    for source in GEN_SOURCES
+}
+
+
 def prompt_shard_templates(wildcards):
-    return template_files(wildcards.source, "templates")
+    return PROMPT_TEMPLATES[wildcards.source]
 
 
 rule prompt_shard:
@@ -53,15 +64,12 @@ rule prompt_shard:
     # the shard's seed rows and prompts; the seed table is streamed past
     resources:
         mem_mb=lambda wildcards, input: scaled(
-            1000, 4 / len(shards(wildcards.source)), input.size_mb
+            1000, 4 / PROMPT_SPECS[wildcards.source]["shards"], input.size_mb
         ),
         runtime=lambda wildcards, input: scaled(10, 1 / 60, input.size_mb),
     params:
-        spec=lambda wildcards: source_settings(config, wildcards.source),
-        audiences=lambda wildcards: {
-            a: config["audiences"][a]
-            for a in source_settings(config, wildcards.source)["audiences"]
-        },
+        spec=lambda wildcards: PROMPT_SPECS[wildcards.source],
+        audiences=lambda wildcards: PROMPT_AUDIENCES[wildcards.source],
         seed=config["seed"],
         templates_dir=lambda wildcards, input: templates_root(input.templates),
     script:
