@@ -78,7 +78,7 @@ def generation_section(max_tokens: int, **llamacpp) -> dict:
 
 
 def requests_for(prompts: pl.DataFrame, backend) -> list[Request]:
-    return [make_request(p, backend.model, backend.sampling, SEED) for p in prompts["prompt"]]
+    return [make_request(p, backend.model, backend.sampling, SEED, None) for p in prompts["prompt"]]
 
 
 class TimedBackend(Backend):
@@ -114,7 +114,7 @@ def direct(backend, requests) -> tuple[float, int, dict[str, str]]:
 def through_job(backend, prompts) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        _, _, stats = generate_shard(prompts, backend, GenerationLedger(Path(tmp) / "l.jsonl"), SEED, 0, ["Hello"])
+        _, _, stats = generate_shard(prompts, backend, GenerationLedger(Path(tmp) / "l.jsonl"), SEED, 0, ["Hello"], None)
         return time.perf_counter() - start, stats["sent_completion_tokens"]
 
 

@@ -20,8 +20,6 @@ from synthpedia.workflow import (
 validate_config(config)
 
 CONFIG_HASH = config_hash(config)
-# Whether jobs that load models or data may reach a hub (applied inside those jobs only).
-OFFLINE = config["offline"]
 GENERATION_ENV = generation_env(config)
 # Sources whose generations become the dataset.
 SOURCES = dataset_sources(config)

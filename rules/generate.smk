@@ -1,4 +1,4 @@
-from synthpedia.workflow import generation_fingerprint, generation_gpus
+from synthpedia.workflow import answer_schema, generation_fingerprint, generation_gpus
 
 
 rule generate:
@@ -25,6 +25,8 @@ rule generate:
         # read from the config by the script, so tuning them reruns nothing.
         generation=generation_fingerprint(config["generation"]),
         seed=config["seed"],
+        # The shape answers are held to (Stanford's outlines), from the source registry.
+        answer_schema=lambda wildcards: answer_schema(wildcards.source),
         # Not an output: the ledger must survive a failed job so that the rerun resumes.
         ledger="results/ledger/{source}/{shard}.jsonl",
     script:

@@ -18,6 +18,7 @@ generate_job(
     # The whole section: params.generation holds only what decides the outputs.
     generation=snakemake.config["generation"],
     seed=snakemake.params.seed,
+    answer_schema=snakemake.params.answer_schema,
     threads=snakemake.threads,
     gpus=snakemake.resources.get("gpu", 0),
 )

@@ -65,7 +65,8 @@ def prompts_frame(n):
 
 
 def run(prompts, backend, ledger, min_tokens=20):
-    return generate_shard(prompts, backend, ledger, seed=7, min_completion_tokens=min_tokens, stock_openers=["Hello"])
+    return generate_shard(prompts, backend, ledger, seed=7, min_completion_tokens=min_tokens, stock_openers=["Hello"],
+                          answer_schema=None)
 
 
 def test_every_prompt_ends_in_exactly_one_table(tmp_path):
@@ -255,7 +256,7 @@ def test_llamacpp_batched_resumes_with_the_texts_of_an_uninterrupted_run(tmp_pat
     ledger = GenerationLedger(tmp_path / "l.jsonl")
     try:
         expected, _, _ = run(real_prompts(), whole, GenerationLedger(tmp_path / "whole.jsonl"), min_tokens=0)
-        stream = resumed.generate([make_request(p, resumed.model, SAMPLING, 7) for p in REAL_PROMPTS])
+        stream = resumed.generate([make_request(p, resumed.model, SAMPLING, 7, None) for p in REAL_PROMPTS])
         ledger.append(next(stream))  # the job is killed after its first completion
         stream.close()
         gens, _, stats = run(real_prompts(), resumed, ledger, min_tokens=0)

@@ -18,6 +18,8 @@ seeds and the prompts learn what a source is:
   (Stanford's course outlines: `sources.stanford.outline`), and `shares`, the
   keys of the source's section it reads besides its inputs (the catalog's
   bad-record policy).
+- `answer_schema` (optional): the JSON schema its generations are held to by
+  constrained decoding (Stanford's outlines: sections, then units).
 
 Adding a source takes a loader module, its templates and its schema entry.
 This module imports only the standard library and PyYAML.
@@ -50,6 +52,7 @@ class Source:
     reads: dict[str, dict] = field(default_factory=dict)
     subsection: str | None = None  # a step's sub-section of sources.<section>
     shares: tuple[str, ...] = ()  # a step's keys of sources.<section> read beside its inputs
+    answer_schema: dict | None = None  # JSON schema its generations are held to, if any
     steps: tuple[str, ...] = ()  # names of the steps this source needs first
 
     @property
@@ -83,6 +86,7 @@ def _record(name: str, section: str, raw: dict, subsection: str | None = None) -
             reads=dict(raw.get("reads", {})),
             subsection=subsection,
             shares=tuple(raw.get("shares", ())),
+            answer_schema=raw.get("answer_schema"),
             steps=tuple(raw.get("steps", {})),
         )
     except KeyError as err:

@@ -150,6 +150,11 @@ def template_files(name: str, templates_dir: str | os.PathLike = ROOT / "templat
     return [str(Path(templates_dir) / template) for template in found]
 
 
+def answer_schema(name: str) -> dict | None:
+    """The JSON schema the generations of source `name` are held to (None: free text)."""
+    return registry()[name].answer_schema
+
+
 def generation_env(config: dict) -> str:
     """The conda env of generation jobs: vLLM has its own (CUDA wheels); the others share one."""
     return "../envs/vllm.yaml" if config["generation"]["backend"] == "vllm" else "../envs/generate.yaml"

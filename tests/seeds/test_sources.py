@@ -807,3 +807,33 @@ def test_config_with_every_new_source_validates_and_fills_defaults():
 def test_template_files_exist(source):
     files = template_files(source)
     assert files and all(Path(f).is_file() for f in files)
+
+
+def test_outlines_held_to_the_answer_schema_are_read_as_sections_and_units():
+    from synthpedia.seeds.stanford import parse_outline_sections
+
+    outline = json.dumps({"sections": [
+        {"title": "Foundations of Probability", "units": ["Counting Methods", "Conditional Probability"]},
+        {"title": "Course logistics", "units": ["Grading policy"]},
+        {"title": "Random Variables", "units": ["Expectation\nand Variance"]},
+    ]})
+    assert parse_outline_sections(outline) == [
+        ("Foundations of Probability", "Counting Methods"),
+        ("Foundations of Probability", "Conditional Probability"),
+        ("Random Variables", "Expectation and Variance"),
+    ]
+    # Cut off by the token limit: the complete sections are kept, the open one gives its title.
+    cut = outline[: outline.index("Variance") - 3]
+    assert parse_outline_sections(cut)[-1] == ("Random Variables", "Random Variables")
+    # A raw line break inside a string (a small model under a grammar) does not lose the outline.
+    loose = '{ "sections": [ { "title":"Waves", "units":[ "Sound\nand Light" ] } ] }'
+    assert parse_outline_sections(loose) == [("Waves", "Sound and Light")]
+
+
+def test_the_outline_step_asks_for_its_answer_schema():
+    from synthpedia.workflow import answer_schema
+
+    schema = answer_schema("stanford_outline")
+    assert schema["required"] == ["sections"]
+    assert schema["properties"]["sections"]["items"]["required"] == ["title", "units"]
+    assert answer_schema("stanford") is None and answer_schema("wikihow") is None

@@ -13,17 +13,16 @@ from conftest import ROOT, copy_workflow, jobs_planned, snakemake
 BIN = Path(sys.executable).parent
 
 # The embedded default trimmed to the least that still runs every stage for every source:
-# one prompt per source (two for OpenStax, so both of its shards can hold one), short
-# completions, a few training steps and evaluation items. Merged over config.yaml.
+# two prompts per source (each source then has at least one training window), short
+# completions, a short context, a few training steps and evaluation items. Merged over config.yaml.
 SMALLEST = {
     "sources": {
-        **{source: {"max_prompts": 1} for source in ("wikihow", "web", "khanacademy", "automathtext",
+        **{source: {"max_prompts": 2} for source in ("openstax", "wikihow", "web", "khanacademy", "automathtext",
                                                       "ultrachat", "openhermes")},
-        "openstax": {"max_prompts": 2},
-        "stanford": {"max_prompts": 1, "outline": {"max_prompts": 1}},
+        "stanford": {"max_prompts": 2, "outline": {"max_prompts": 1}},
     },
-    "generation": {"sampling": {"max_tokens": 96}},
-    "train": {"runs": {"tiny": {"params": {"steps": 12, "warmup_steps": 2}}}},
+    "generation": {"sampling": {"max_tokens": 128}},
+    "train": {"runs": {"tiny": {"params": {"steps": 12, "warmup_steps": 2, "seq_len": 128, "micro_batch": 4}}}},
     "evaluation": {"max_samples": 12},
 }
 

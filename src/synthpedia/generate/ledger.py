@@ -33,10 +33,13 @@ def request_key(prompt: str, model: str, sampling: dict, seed: int, json_schema:
     return stable_hash(prompt, model, sampling, seed, json_schema, length=32)
 
 
-def make_request(prompt: str, model: str, sampling: dict, seed: int) -> Request:
-    """The request for `prompt` under the job's `seed`: its key, and a sampling seed taken from the key."""
-    key = request_key(prompt, model, sampling, seed)
-    return Request(key=key, prompt=prompt, seed=int(key[:8], 16))
+def make_request(prompt: str, model: str, sampling: dict, seed: int, json_schema: dict | None) -> Request:
+    """The request for `prompt` under the job's `seed`: its key, and a sampling seed taken from the key.
+
+    `json_schema`: the shape the answer is held to (None: free text, whose keys it leaves as they were).
+    """
+    key = request_key(prompt, model, sampling, seed, json_schema)
+    return Request(key=key, prompt=prompt, seed=int(key[:8], 16), json_schema=json_schema)
 
 
 class GenerationLedger:

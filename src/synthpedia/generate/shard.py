@@ -41,18 +41,20 @@ def generate_shard(
     seed: int,
     min_completion_tokens: int,
     stock_openers: Sequence[str],
+    answer_schema: dict | None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """Generate every prompt not yet in the ledger; return (generations, failed, stats).
 
     `prompts`: a prompt shard (PROMPT_COLUMNS); `seed`: the config's seed. Every prompt ends as
     exactly one row: in generations (GENERATION_COLUMNS), or in failed (FAILED_COLUMNS) with its
     reason (`too_short`, `empty_after_cleaning`, or `request_error` for a request the backend
-    refused). Raises InputError for a shard that lacks prompt columns.
+    refused). `answer_schema`: the JSON schema answers are held to (the source's registry
+    record; None for free text). Raises InputError for a shard that lacks prompt columns.
     """
     missing = [c for c in PROMPT_COLUMNS if c not in prompts.columns]
     if missing:
         raise InputError(f"generate: prompt shard lacks columns {missing}")
-    requests = [make_request(p, backend.model, backend.sampling, seed) for p in prompts["prompt"]]
+    requests = [make_request(p, backend.model, backend.sampling, seed, answer_schema) for p in prompts["prompt"]]
     done = ledger.records()
     pending = {req.key: req for req in requests if req.key not in done}
     log.info("%d prompts, %d already in the ledger, %d to send",
@@ -163,13 +165,14 @@ def generate_job(
     ledger_path: str,
     generation: dict,
     seed: int,
+    answer_schema: dict | None,
     threads: int,
     gpus: int,
 ) -> dict:
     """Rule generate: one prompt shard in, generations + failed + stats out (atomic writes).
 
     `generation`: the validated config section `generation` (all of it: the backend's runtime
-    settings too); `seed`: config key `seed`; `threads` and `gpus`: the job's. The ledger at
+    settings too); `seed`: config key `seed`; `answer_schema`: the source's (see generate_shard); `threads` and `gpus`: the job's. The ledger at
     `ledger_path` is kept between runs: a rerun sends only the requests it lacks. Returns the stats.
     """
     prompts = pl.read_parquet(prompts_path)
@@ -182,6 +185,7 @@ def generate_job(
             seed,
             generation["min_completion_tokens"],
             generation["stock_openers"],
+            answer_schema,
         )
     finally:
         backend.close()

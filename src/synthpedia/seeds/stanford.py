@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import logging
 import re
 from pathlib import Path
@@ -341,6 +342,8 @@ def parse_outline_sections(text: str) -> list[tuple[str, str]]:
     "## 3) Title", "**IV. Title**"), or without those its unindented bullets,
     are the units, with section "".
 
+    An outline given as JSON (``outline_from_json``) is read as two levels.
+
     The filtering pass (deterministic, in place of the original's second LLM
     pass): a section about logistics, assessments or staff (``is_logistics``)
     is dropped with its units; so is any unit that is about them, that is not
@@ -351,7 +354,14 @@ def parse_outline_sections(text: str) -> list[tuple[str, str]]:
     numbered = [(i, m) for i, m in ((i, _NUMBERED.match(line)) for i, line in enumerate(lines)) if m]
     entries: list[tuple[str, str, str]] = []  # (section title, raw unit, cleaned unit)
     sections_with_units = 0
-    if numbered:
+    structured = outline_from_json(text)
+    if structured is not None:
+        for raw_section, subs in structured:
+            section = _clean_title(raw_section)
+            if not section or is_logistics(section) or is_logistics(raw_section):
+                continue
+            entries += [(section, raw, _clean_title(raw)) for raw in subs or [raw_section]]
+    elif numbered:
         starts = [i for i, _ in numbered] + [len(lines)]
         grouped = []
         for (start, match), end in zip(numbered, starts[1:]):
@@ -385,6 +395,53 @@ def parse_outline_sections(text: str) -> list[tuple[str, str]]:
         seen.add(key)
         units.append((section, title))
     return units
+
+
+def outline_from_json(text: str) -> list[tuple[str, list[str]]] | None:
+    """(section, its units) of an outline given as JSON, as OUTLINE_SCHEMA asks; None for other text.
+
+    The outline step asks for this shape with constrained decoding where the
+    backend can (the registry's `answer_schema` of stanford_outline).
+    """
+    try:
+        # strict=False: a small model's grammar-held strings may still carry raw line breaks.
+        found = json.loads(text or "", strict=False)
+    except ValueError:
+        return _truncated_outline(text or "")
+    sections = found.get("sections") if isinstance(found, dict) else None
+    if not isinstance(sections, list):
+        return None
+    grouped = []
+    for section in sections:
+        if isinstance(section, dict) and isinstance(section.get("title"), str):
+            units = [u for u in section.get("units") or [] if isinstance(u, str)]
+            grouped.append((normalise_space(section["title"]), [normalise_space(u) for u in units]))
+    return grouped
+
+
+_JSON_SECTION = re.compile(r'"title"\s*:\s*"(?P<title>(?:[^"\\]|\\.)*)"\s*,\s*"units"\s*:\s*\[(?P<units>[^\]]*)')
+_JSON_OUTLINE_START = re.compile(r'\s*\{\s*"sections"\s*:')
+_JSON_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def _json_text(escaped: str) -> str:
+    """A JSON string's content (without its quotes) as text, on one line."""
+    try:
+        return normalise_space(json.loads(f'"{escaped}"', strict=False))
+    except ValueError:
+        return normalise_space(escaped)
+
+
+def _truncated_outline(text: str) -> list[tuple[str, list[str]]] | None:
+    """The complete sections of a JSON outline cut off by the token limit (None if it is not one)."""
+    if not _JSON_OUTLINE_START.match(text):
+        return None
+    grouped = []
+    for match in _JSON_SECTION.finditer(text):
+        closed = match.end() < len(text)  # the units array ended before the text did
+        units = _JSON_STRING.findall(match.group("units")) if closed else []
+        grouped.append((_json_text(match.group("title")), [_json_text(u) for u in units]))
+    return grouped
 
 
 def parse_outline(text: str) -> list[str]:
