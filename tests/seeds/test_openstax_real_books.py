@@ -13,7 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from synthpedia.seeds.openstax import CNXML_NS, STUDY_AID_TITLES, load_openstax, mathml_text
+from synthpedia.seeds.cnxml import CNXML_NS, STUDY_AID_TITLES, mathml_text
+from synthpedia.seeds.openstax import load_openstax
 
 ROOT = Path(__file__).resolve().parents[2]
 ALGEBRA = ROOT.parent / "shared" / "data" / "openstax_college_algebra_2e"

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -44,6 +43,17 @@ import polars as pl
 from ..errors import InputError
 from ..io import stable_hash
 from ..tables import SEED_COLUMNS
+from .cnxml import (
+    CNXML_NS,
+    STAT_NAMES,
+    display_title,
+    is_left_out,
+    is_study_aid,
+    local_name,
+    qname,
+    text_blocks,
+)
+from .records import normalise_space
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +61,6 @@ SOURCE = "openstax"
 
 COLLXML_NS = "http://cnx.rice.edu/collxml"
 MDML_NS = "http://cnx.rice.edu/mdml"
-CNXML_NS = "http://cnx.rice.edu/cnxml"
 
 # results/seeds/openstax.parquet, in this order; indices are 1-based like the book's own numbering.
 OPENSTAX_SCHEMA = {
@@ -70,400 +79,6 @@ OPENSTAX_SCHEMA = {
 }
 OPENSTAX_COLUMNS = tuple(OPENSTAX_SCHEMA)
 assert OPENSTAX_COLUMNS[: len(SEED_COLUMNS)] == SEED_COLUMNS
-
-# Sections (and notes) with these classes are study aids or end matter, not units.
-STUDY_AID_CLASSES = frozenset(
-    {
-        "learning-objectives",
-        "objectives",
-        "further-exploration",
-        "further-research",
-        "further-reading",
-        "collaborative-group-activities",
-        "group-activities",
-        "summary",
-        "section-summary",
-        "chapter-summary",
-        "review-questions",
-        "review-exercises",
-        "critical-thinking",
-        "key-terms",
-        "key-concepts",
-        "key-equations",
-        "section-exercises",
-        "exercises",
-        "problems",
-        "conceptual-questions",
-        "multiple-choice",
-        "free-response",
-        "visual-exercise",
-        "interactive-exercise",
-        "check-understanding",
-        "references",
-        "practice",
-        "practice-test",
-        "practice-perfect",
-        # College Algebra's corequisite-support review appears only in the corequisite edition.
-        "coreq-skills",
-        "glossary",
-    }
-)
-# The same study aids told by their title, lower case, in books that give them no class.
-STUDY_AID_TITLES = frozenset(
-    {
-        "learning objectives",
-        "learning outcomes",
-        "for further exploration",
-        "further exploration",
-        "further reading",
-        "collaborative group activities",
-        "group activities",
-        "summary",
-        "section summary",
-        "chapter summary",
-        "review questions",
-        "review exercises",
-        "chapter review",
-        "chapter review exercises",
-        "critical thinking questions",
-        "key terms",
-        "key concepts",
-        "key equations",
-        "section exercises",
-        "exercises",
-        "practice test",
-        "chapter practice test",
-        "practice makes perfect",
-        "references",
-        "glossary",
-    }
-)
-# Notes are sidebars and are left out, except those that carry the running explanation.
-KEPT_NOTE_CLASSES = frozenset({"how-to", "how-to-notitle", "qa"})
-
-# Subtrees that are not running text: their content never enters an extract.
-_SKIPPED_TAGS = frozenset(
-    {
-        "figure",
-        "media",
-        "image",
-        "table",
-        "glossary",
-        "exercise",
-        "footnote",
-        "caption",
-        "label",
-        "metadata",
-    }
-)
-# Elements whose text is one block (paragraph) of the extract.
-_BLOCK_TAGS = frozenset({"para", "item", "title", "preformat", "code", "definition", "equation"})
-
-# Words kept lower case when an all-capitals title is re-cased (unless first in the title or after a colon).
-_SMALL_WORDS = frozenset(
-    "a an and as at but by for from in into nor of on or per the to via vs with".split()
-)
-# Stands for an empty cross-reference while a block's text is put together.
-_REFERENCE = "\ue000"
-# "(Figure 2.3)" or "(see Example 1 and Example 2)" once its empty references are gone.
-_EMPTY_REFERENCE = re.compile(r"\s*\((?:\s|,|;|\band\b|\bsee\b|\bSee\b|\ue000)*\)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_ROMAN_NUMERAL = re.compile(r"^(?=[IVX]{2,})X{0,3}(IX|IV|V?I{0,3})$")
-
-# Counts logged per book: study aids dropped, units made from text before the first
-# section and from section-less modules, untitled sections merged, units without
-# text, sentences dropped for an empty cross-reference, formulas rendered.
-STAT_NAMES = (
-    "study_aids",
-    "lead_units",
-    "sectionless_modules",
-    "untitled_sections",
-    "no_text",
-    "modules_without_units",
-    "reference_sentences",
-    "math",
-)
-
-
-def _q(ns: str, tag: str) -> str:
-    return f"{{{ns}}}{tag}"
-
-
-def _local(tag) -> str:
-    # Comments and processing instructions have a non-string tag.
-    if not isinstance(tag, str):
-        return ""
-    return tag.rsplit("}", 1)[-1]
-
-
-def _normalise_space(text: str) -> str:
-    return " ".join(text.split())
-
-
-def display_title(title: str) -> str:
-    """Whitespace-normalised title; an ALL-CAPITALS title becomes Title Case.
-
-    Several OpenStax books (U.S. History among them) write unit titles in
-    capitals ("THE MAYA"); a prompt asking for a unit titled that way gets
-    shouting headings back. Roman numerals stay in capitals ("JAMES II" ->
-    "James II"); other all-capital acronyms cannot be told from words and are
-    re-cased too ("AIDS" -> "Aids"), a known limit of this rule.
-    """
-    title = _normalise_space(title)
-    letters = [c for c in title if c.isalpha()]
-    if not letters or not all(c.isupper() for c in letters):
-        return title
-    words = title.split(" ")
-    out = []
-    start_of_phrase = True
-    for word in words:
-        core = word.strip("“”\"'‘’()[]:;,.!?")
-        if _ROMAN_NUMERAL.match(core):
-            out.append(word)
-        elif core.lower() in _SMALL_WORDS and not start_of_phrase:
-            out.append(word.lower())
-        else:
-            out.append(_capitalise(word))
-        start_of_phrase = word.endswith((":", "—", "–")) or word in {"—", "–", "-"}
-    return " ".join(out)
-
-
-def _capitalise(word: str) -> str:
-    """'ADAMS-ONÍS' -> 'Adams-Onís', '“CITY' -> '“City', 'AMERICA’S' -> 'America’s', 'K.' -> 'K.'."""
-    parts = re.split(r"(-)", word.lower())
-    fixed = []
-    for part in parts:
-        for i, ch in enumerate(part):
-            if ch.isalpha():
-                part = part[:i] + ch.upper() + part[i + 1 :]
-                break
-        fixed.append(part)
-    return "".join(fixed)
-
-
-def _classes(element: ET.Element) -> set[str]:
-    return set((element.get("class") or "").split())
-
-
-def is_study_aid(element: ET.Element) -> bool:
-    """True for a section or note that is a study aid or end matter, told by its class or its title."""
-    if _classes(element) & STUDY_AID_CLASSES:
-        return True
-    title = element.find(_q(CNXML_NS, "title"))
-    return title is not None and _normalise_space("".join(title.itertext())).lower() in STUDY_AID_TITLES
-
-
-def _is_left_out(element: ET.Element) -> bool:
-    """True for a subtree whose text never enters an extract."""
-    name = _local(element.tag)
-    if not name or name in _SKIPPED_TAGS:
-        return True
-    if name == "note":
-        return not (_classes(element) & KEPT_NOTE_CLASSES) or is_study_aid(element)
-    return name == "section" and is_study_aid(element)
-
-
-def _inline_text(element: ET.Element, stats: dict[str, int]) -> str:
-    """The text of `element` and its inline children (MathML rendered), skipping non-text subtrees (tails kept)."""
-    if _local(element.tag) == "math":
-        stats["math"] += 1
-        return _normalise_space(mathml_text(element))
-    pieces: list[str] = []
-
-    def walk(el: ET.Element) -> None:
-        if el.text:
-            pieces.append(el.text)
-        for child in el:
-            name = _local(child.tag)
-            if name == "newline":
-                pieces.append(" ")
-            elif name == "math":
-                stats["math"] += 1
-                pieces.append(_normalise_space(mathml_text(child)))
-            elif name in {"sup", "sub"}:
-                text = _normalise_space("".join(child.itertext()))
-                pieces.append(_superscript(text) if name == "sup" else _subscript(text))
-            elif name == "link" and not "".join(child.itertext()).strip():
-                pieces.append(_REFERENCE)
-            elif not _is_left_out(child):
-                walk(child)
-                if name in _BLOCK_TAGS or name == "list":
-                    pieces.append(" ")  # a list inside a paragraph: keep its items apart
-            if child.tail:
-                pieces.append(child.tail)
-
-    walk(element)
-    return _without_empty_references(_normalise_space("".join(pieces)), stats)
-
-
-def _without_empty_references(text: str, stats: dict[str, int]) -> str:
-    """`text` without bracketed empty references, and without the sentences that needed one."""
-    if _REFERENCE not in text:
-        return text
-    text = _EMPTY_REFERENCE.sub("", text)
-    if _REFERENCE not in text:
-        return text
-    kept = []
-    for sentence in _SENTENCE_END.split(text):
-        if _REFERENCE in sentence:
-            stats["reference_sentences"] += 1
-        else:
-            kept.append(sentence)
-    return " ".join(kept)
-
-
-def _text_blocks(container: ET.Element, stats: dict[str, int], *, skip_own_title: bool) -> list[str]:
-    """Paragraph-level blocks of running text under `container`, in document order."""
-    blocks: list[str] = []
-    own_text = _normalise_space(container.text or "")
-    if own_text and _local(container.tag) not in {"section", "content", "document"}:
-        blocks.append(own_text)
-    for child in container:
-        name = _local(child.tag)
-        if _is_left_out(child):
-            if name == "section" or name == "note":
-                stats["study_aids"] += name == "section"
-            continue
-        if name == "title" and skip_own_title:
-            continue
-        if name in _BLOCK_TAGS:
-            text = _inline_text(child, stats)
-            if text:
-                blocks.append(text)
-        elif name in {"list", "quote", "section", "div", "statement", "example", "note", "rule", "proof"}:
-            blocks.extend(_text_blocks(child, stats, skip_own_title=False))
-        else:
-            # Inline or unknown markup standing alone (emphasis, term, math): keep its text.
-            text = _inline_text(child, stats)
-            if text:
-                blocks.append(text)
-    return blocks
-
-
-# ----------------------------------------------------------------------------- MathML as readable text
-
-_SUPERSCRIPTS = str.maketrans("0123456789+-−=()ni", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ⁿⁱ")
-_SUBSCRIPTS = str.maketrans("0123456789+-−=()", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎")
-_SUPERSCRIPT_SOURCE = set("0123456789+-−=()ni")
-_SUBSCRIPT_SOURCE = set("0123456789+-−=()")
-# Roots with their own Unicode sign; any other index is written as a superscript before √.
-_ROOT_SIGNS = {"2": "√", "3": "∛", "4": "∜"}
-
-
-def _superscript(text: str) -> str:
-    """'8' -> '⁸', '-3' -> '⁻³'; anything Unicode cannot raise ('x+1', '1/2') -> '^(x+1)'."""
-    if not text.strip():
-        return ""
-    if text and set(text) <= _SUPERSCRIPT_SOURCE:
-        return text.translate(_SUPERSCRIPTS)
-    return "^" + _group(text)
-
-
-def _subscript(text: str) -> str:
-    if not text.strip():
-        return ""
-    if text and set(text) <= _SUBSCRIPT_SOURCE:
-        return text.translate(_SUBSCRIPTS)
-    return "_" + _group(text)
-
-
-def _is_atom(text: str) -> bool:
-    """One number, one name or one already-bracketed group: needs no parentheses around it."""
-    if re.fullmatch(r"[\d.,]+|[^\W\d_][′⁰¹²³⁴⁵⁶⁷⁸⁹⁻ⁿⁱ]*|[\d.]+[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+", text):
-        return True
-    if len(text) >= 2 and text[0] in "([{|" and text[-1] in ")]}|":
-        depth = 0
-        for i, ch in enumerate(text):
-            depth += ch in "([{"
-            depth -= ch in ")]}"
-            if depth == 0 and i < len(text) - 1 and ch in ")]}":
-                return False
-        return True
-    return False
-
-
-# Braces, brackets and bars drawn over or under a formula: layout, not content.
-_DECORATIONS = frozenset("︸︷⏟⏞⏜⏝⎴⎵¯‾_―—-^~˜ˆ→←↔⃗")
-
-
-def _with_limits(base: str, limits: list[str], *, over_only: bool) -> str:
-    """munder/mover/munderover: 'x̅' for a bar, 'base (label)' for a braced label, else sub/superscripts."""
-    limits = [limit.strip() for limit in limits]
-    if over_only and limits and limits[0] in {"¯", "‾", "_", "―"}:
-        return "".join(ch + "\u0305" for ch in base)
-    out = base
-    for position, limit in enumerate(limits):
-        if not limit or set(limit) <= _DECORATIONS:
-            continue
-        if re.fullmatch(r"[^\W\d_]{2,}(?: [^\W\d_]+)*", limit):
-            out += f" ({limit})"  # a label under a brace: "−3,−2,−1 (negative integers)"
-        elif limit in {"?", "!", "*", "∗"}:
-            out += limit  # "=?": is it equal?
-        elif over_only or position == 1:
-            out += _superscript(limit)
-        else:
-            out += _subscript(limit)
-    return out
-
-
-def _group(text: str) -> str:
-    if not text:
-        return ""
-    return text if _is_atom(text) else f"({text})"
-
-
-def mathml_text(element: ET.Element) -> str:
-    """A MathML element as one line of readable text: 1.5×10⁸, P²=a³, √(b²−4ac), (x+1)/2."""
-    name = _local(element.tag)
-    children = [child for child in element if _local(child.tag)]
-    parts = [mathml_text(child) for child in children]
-    if name == "mtext":
-        return re.sub(r"\s+", " ", "".join(element.itertext()))  # its spaces part words: "m and n"
-    if name in {"mi", "mn", "mo", "ms"}:
-        return _normalise_space("".join(element.itertext()))
-    if name in {"mspace"}:
-        return " "
-    if name in {"mphantom", "annotation", "annotation-xml", "none", "mprescripts"}:
-        return ""
-    if name == "semantics":
-        return parts[0] if parts else ""
-    if name == "msup" and len(parts) == 2:
-        return parts[0] + _superscript(parts[1])
-    if name == "msub" and len(parts) == 2:
-        return parts[0] + _subscript(parts[1])
-    if name == "msubsup" and len(parts) == 3:
-        return parts[0] + _subscript(parts[1]) + _superscript(parts[2])
-    if name == "mfrac" and len(parts) == 2:
-        return f"{_group(parts[0])}/{_group(parts[1])}"
-    if name == "msqrt":
-        return "√" + _group("".join(parts))
-    if name == "mroot" and len(parts) == 2:
-        sign = _ROOT_SIGNS.get(parts[1])
-        return (sign or parts[1].translate(_SUPERSCRIPTS) + "√") + _group(parts[0])
-    if name in {"munder", "mover", "munderover"} and parts:
-        return _with_limits(parts[0], parts[1:], over_only=name == "mover")
-    if name == "mfenced":
-        opening, closing = element.get("open", "("), element.get("close", ")")
-        separator = (element.get("separators", ",") or ",")[0]
-        return opening + separator.join(parts) + closing
-    if name == "mtable":
-        return "; ".join(part.strip() for part in parts if part.strip())
-    if name == "mtr" or name == "mlabeledtr":
-        # Cells of an aligned derivation ("x", "=", "2") read as one line; a matrix's as a row of values.
-        return " ".join(part.strip() for part in parts if part.strip())
-    # math, mrow, mstyle, mpadded, menclose, mtd, merror, mmultiscripts...: children in order.
-    # A fraction next to a factor is bracketed: "(b/a)x", not "b/ax".
-    names = [_local(child.tag) for child in children]
-    for i, part in enumerate(parts):
-        if names[i] != "mfrac" or _is_atom(part):
-            continue
-        before = i > 0 and names[i - 1] not in {"mo", "mspace"}
-        after = i + 1 < len(parts) and names[i + 1] not in {"mo", "mspace"}
-        if before or after:
-            parts[i] = f"({part})"
-    return "".join(parts)
-
-
 def _cut(text: str, max_chars: int | None) -> str:
     """`text` cut to at most `max_chars` characters, at a word boundary when one is near."""
     if max_chars is None or len(text) <= max_chars:
@@ -491,7 +106,7 @@ def _parse_xml(path: Path, what: str) -> ET.Element:
 
 
 def _book_slug(root: ET.Element, collection_path: Path) -> str:
-    slug = root.findtext(f"{_q(COLLXML_NS, 'metadata')}/{_q(MDML_NS, 'slug')}")
+    slug = root.findtext(f"{qname(COLLXML_NS, 'metadata')}/{qname(MDML_NS, 'slug')}")
     if slug and slug.strip():
         return slug.strip()
     return collection_path.name.removesuffix(".xml").removesuffix(".collection")
@@ -499,7 +114,7 @@ def _book_slug(root: ET.Element, collection_path: Path) -> str:
 
 def _chapters(root: ET.Element, collection_path: Path) -> list[tuple[str, list[str]]]:
     """(chapter title, module ids) for every subcollection that directly lists modules, in book order."""
-    content = root.find(_q(COLLXML_NS, "content"))
+    content = root.find(qname(COLLXML_NS, "content"))
     if content is None:
         raise InputError(f"seeds/openstax: collection has no col:content ({collection_path})")
     chapters: list[tuple[str, list[str]]] = []
@@ -508,13 +123,13 @@ def _chapters(root: ET.Element, collection_path: Path) -> list[tuple[str, list[s
 
     def walk(el: ET.Element) -> None:
         nonlocal skipped_outside
-        for sub in el.findall(_q(COLLXML_NS, "subcollection")):
-            sub_content = sub.find(_q(COLLXML_NS, "content"))
-            modules = [] if sub_content is None else sub_content.findall(_q(COLLXML_NS, "module"))
-            children = [] if sub_content is None else sub_content.findall(_q(COLLXML_NS, "subcollection"))
-            title = _normalise_space(
-                "".join(sub.find(_q(MDML_NS, "title")).itertext())
-                if sub.find(_q(MDML_NS, "title")) is not None
+        for sub in el.findall(qname(COLLXML_NS, "subcollection")):
+            sub_content = sub.find(qname(COLLXML_NS, "content"))
+            modules = [] if sub_content is None else sub_content.findall(qname(COLLXML_NS, "module"))
+            children = [] if sub_content is None else sub_content.findall(qname(COLLXML_NS, "subcollection"))
+            title = normalise_space(
+                "".join(sub.find(qname(MDML_NS, "title")).itertext())
+                if sub.find(qname(MDML_NS, "title")) is not None
                 else ""
             )
             number = len(chapters) + 1
@@ -546,7 +161,7 @@ def _chapters(root: ET.Element, collection_path: Path) -> list[tuple[str, list[s
                 if sub_content is not None:
                     walk(sub_content)
 
-    skipped_outside += len(content.findall(_q(COLLXML_NS, "module")))
+    skipped_outside += len(content.findall(qname(COLLXML_NS, "module")))
     walk(content)
     if skipped_outside:
         log.info("seeds/openstax: %d modules outside chapters skipped (%s)", skipped_outside, collection_path)
@@ -554,10 +169,10 @@ def _chapters(root: ET.Element, collection_path: Path) -> list[tuple[str, list[s
 
 
 def _module_title(root: ET.Element) -> str:
-    title = root.find(_q(CNXML_NS, "title"))
+    title = root.find(qname(CNXML_NS, "title"))
     if title is None:
-        title = root.find(f"{_q(CNXML_NS, 'metadata')}/{_q(MDML_NS, 'title')}")
-    return "" if title is None else _normalise_space("".join(title.itertext()))
+        title = root.find(f"{qname(CNXML_NS, 'metadata')}/{qname(MDML_NS, 'title')}")
+    return "" if title is None else normalise_space("".join(title.itertext()))
 
 
 def _units(module_root: ET.Element, section_title: str, stats: dict[str, int]) -> list[tuple[str, str]]:
@@ -568,26 +183,26 @@ def _units(module_root: ET.Element, section_title: str, stats: dict[str, int]) -
     titled section. Untitled sections and stray text after a section join the
     unit before them.
     """
-    content = module_root.find(_q(CNXML_NS, "content"))
+    content = module_root.find(qname(CNXML_NS, "content"))
     if content is None:
         return []
     lead: list[str] = []
     units: list[tuple[str, list[str]]] = []
     for child in content:
-        name = _local(child.tag)
+        name = local_name(child.tag)
         if name == "section" and is_study_aid(child):
             stats["study_aids"] += 1
             continue
-        title_el = child.find(_q(CNXML_NS, "title")) if name == "section" else None
+        title_el = child.find(qname(CNXML_NS, "title")) if name == "section" else None
         title = display_title("".join(title_el.itertext())) if title_el is not None else ""
         if name == "section" and title:
-            units.append((title, _text_blocks(child, stats, skip_own_title=True)))
+            units.append((title, text_blocks(child, stats, skip_own_title=True)))
             continue
         if name == "section":
             stats["untitled_sections"] += 1
         holder = units[-1][1] if units else lead
-        if name == "section" or not _is_left_out(child):
-            holder.extend(_text_blocks(_wrap(child), stats, skip_own_title=False))
+        if name == "section" or not is_left_out(child):
+            holder.extend(text_blocks(_wrap(child), stats, skip_own_title=False))
     if lead:
         if units:
             stats["lead_units"] += 1
@@ -606,7 +221,7 @@ def _units(module_root: ET.Element, section_title: str, stats: dict[str, int]) -
 
 def _wrap(element: ET.Element) -> ET.Element:
     """A bare container holding `element`, so that _text_blocks reads it as one child."""
-    holder = ET.Element(_q(CNXML_NS, "div"))
+    holder = ET.Element(qname(CNXML_NS, "div"))
     holder.append(element)
     return holder
 
@@ -648,13 +263,13 @@ def load_openstax(collection_paths: list[str], max_extract_chars: int | None = N
 def _load_book(collection_path: Path, max_extract_chars: int | None) -> tuple[str, list[dict]]:
     """(book slug, rows) of one collection file."""
     root = _parse_xml(collection_path, "collection file")
-    if root.tag != _q(COLLXML_NS, "collection"):
+    if root.tag != qname(COLLXML_NS, "collection"):
         raise InputError(
             f"seeds/openstax: root element is {root.tag}, expected col:collection "
             f"(namespace {COLLXML_NS}) ({collection_path})"
         )
-    book_title_el = root.find(f"{_q(COLLXML_NS, 'metadata')}/{_q(MDML_NS, 'title')}")
-    book = _normalise_space("".join(book_title_el.itertext())) if book_title_el is not None else ""
+    book_title_el = root.find(f"{qname(COLLXML_NS, 'metadata')}/{qname(MDML_NS, 'title')}")
+    book = normalise_space("".join(book_title_el.itertext())) if book_title_el is not None else ""
     if not book:
         raise InputError(f"seeds/openstax: collection has no md:title in its metadata ({collection_path})")
     slug = _book_slug(root, collection_path)
@@ -676,7 +291,7 @@ def _load_book(collection_path: Path, max_extract_chars: int | None) -> tuple[st
                     f"({collection_path})"
                 )
             module_root = _parse_xml(module_path, f"module {module_id}")
-            if module_root.tag != _q(CNXML_NS, "document"):
+            if module_root.tag != qname(CNXML_NS, "document"):
                 raise InputError(
                     f"seeds/openstax: module {module_id}: root element is {module_root.tag}, expected document "
                     f"(namespace {CNXML_NS}) ({module_path})"

@@ -29,7 +29,7 @@ import polars as pl
 from ..errors import InputError
 from ..io import stable_hash
 from ..tables import SEED_COLUMNS
-from .records import last_items, normalise_space, read_records, record_error, text_field
+from .records import last_items, normalise_space, read_records, text_field
 
 log = logging.getLogger(__name__)
 
