@@ -21,13 +21,8 @@ from synthpedia.registry import input_files, registry, source_spec
 from synthpedia.seeds import load_seeds, loader_module
 from synthpedia.seeds.automathtext import load_automathtext
 from synthpedia.seeds.khanacademy import load_khanacademy
-from synthpedia.seeds.stanford import (
-    is_unit_title,
-    load_stanford_courses,
-    outline_unit_seeds,
-    parse_outline,
-    parse_outline_sections,
-)
+from synthpedia.seeds.outlines import is_unit_title, parse_outline, parse_outline_sections
+from synthpedia.seeds.stanford import load_stanford_courses, outline_unit_seeds
 from synthpedia.seeds.stories import load_openhermes, load_ultrachat, read_openhermes, read_ultrachat, story_drop_reason
 from synthpedia.workflow import template_files
 
@@ -810,8 +805,6 @@ def test_template_files_exist(source):
 
 
 def test_outlines_held_to_the_answer_schema_are_read_as_sections_and_units():
-    from synthpedia.seeds.stanford import parse_outline_sections
-
     outline = json.dumps({"sections": [
         {"title": "Foundations of Probability", "units": ["Counting Methods", "Conditional Probability"]},
         {"title": "Course logistics", "units": ["Grading policy"]},
