@@ -49,16 +49,22 @@ only the standard library (the workflow layer calls `check_benchmark`).
 
 from __future__ import annotations
 
-import bz2
-import csv
 import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
-from typing import Any, NamedTuple
 
+from synthpedia.benchfiles import (
+    BenchmarkFile,
+    BenchmarkRecord,
+    read_hellaswag,
+    read_jsonl,
+    read_labels,
+    read_mmlu,
+    sibling_labels,
+)
 from synthpedia.errors import InputError
 
 
@@ -80,151 +86,10 @@ class BenchmarkItem:
     spaced: bool = True
 
 
-class _File:
-    """One benchmark file being read: builds errors that name the config key, the file, the line and the format."""
-
-    def __init__(self, benchmark: str, fmt: str, path: Path):
-        self.benchmark = benchmark
-        self.fmt = fmt
-        self.path = path
-        self.stem = path.name.split(".")[0]
-
-    def error(self, line: int | None, problem: str) -> InputError:
-        where = f"{self.path} line {line}" if line is not None else str(self.path)
-        key = f"config key 'benchmarks.{self.benchmark}'"
-        return InputError(f"{key}: {where}: {problem} (declared format '{self.fmt}')")
-
-    def default_id(self, line: int) -> str:
-        return f"{self.stem}:{line}"
-
-
-class _Record(NamedTuple):
-    """One raw record: a JSON object, a CSV row or a HellaSwag text block, and the line it starts on."""
-
-    file: _File
-    line: int
-    value: Any
-
-    def error(self, problem: str, offset: int = 0) -> InputError:
-        """An error at this record's line (+ `offset`)."""
-        return self.file.error(self.line + offset, problem)
-
-
-# --- readers: file -> records ---------------------------------------------------------------
-
-
-def _open_text(path: Path, newline: str = ""):
-    """A text stream of `path` (bz2-compressed when its suffix says so, read with universal newlines)."""
-    if path.suffix == ".bz2":
-        return bz2.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8", newline=newline)
-
-
-def _read_jsonl(file: _File) -> Iterator[_Record]:
-    """One record (a JSON object) per non-blank line."""
-    with _open_text(file.path) as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise file.error(number, f"not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise file.error(number, "expected a JSON object")
-            yield _Record(file, number, obj)
-
-
-def _read_hellaswag(file: _File) -> Iterator[_Record]:
-    """Hugging Face jsonl, or the text form (.bz2 / .txt): one record (6 stripped lines) per item.
-
-    In the text form, blank lines at the end of the file are ignored; any other
-    line counts, and a last item short of 6 lines is an error.
-    """
-    if not file.path.name.endswith((".bz2", ".txt")):
-        yield from _read_jsonl(file)
-        return
-    block: list[str] = []
-    blanks: list[str] = []
-    total = 0
-    # lines end at "\n" only (a stray "\r" stays inside its line, as in the released files' reader)
-    with _open_text(file.path, newline="\n") as f:
-        for text in f:
-            if not text.strip():
-                blanks.append(text)  # part of an item only if a non-blank line follows
-                continue
-            for line in (*blanks, text):
-                block.append(line.strip())
-                total += 1
-                if len(block) == 6:
-                    yield _Record(file, total - 5, block)
-                    block = []
-            blanks = []
-    if block:
-        raise file.error(total, f"{total} lines is not a multiple of 6 (6 lines per item)")
-
-
-def _read_csv(file: _File) -> Iterator[_Record]:
-    """One record (a list of cells) per non-blank CSV row, at the line the row starts on."""
-    with open(file.path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        start = 1
-        try:
-            for row in reader:
-                line, start = start, reader.line_num + 1
-                if row and any(cell.strip() for cell in row):
-                    yield _Record(file, line, row)
-        except csv.Error as exc:
-            raise file.error(reader.line_num, f"bad CSV ({exc})") from None
-
-
-def _read_mmlu(file: _File) -> Iterator[_Record]:
-    """The rows of one CSV file, or of every .csv file below a folder (in name order)."""
-    if not file.path.is_dir():
-        yield from _read_csv(file)
-        return
-    paths = sorted(p for p in file.path.rglob("*.csv") if p.is_file())
-    if not paths:
-        raise file.error(None, "folder has no .csv files")
-    for path in paths:
-        yield from _read_csv(_File(file.benchmark, file.fmt, path))
-
-
-def _read_labels(file: _File, labels_path: Path, count: int, complete: bool) -> list[int]:
-    """Integer labels, one per non-blank line, for the first `count` records of `file`.
-
-    `complete`: the records are the whole file, so the labels must number exactly
-    `count`; otherwise only the first `count` labels are read (and must exist).
-    """
-    labels = _File(file.benchmark, file.fmt, labels_path)
-    if not labels_path.is_file():
-        raise labels.error(None, "labels file not found")
-    values = []
-    with open(labels_path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not complete and len(values) == count:
-                break
-            if not line.strip():
-                continue
-            try:
-                values.append(int(line.strip()))
-            except ValueError:
-                raise labels.error(number, f"label must be an integer, got {line.strip()!r}") from None
-    if len(values) != count:
-        raise labels.error(None, f"has {len(values)} labels for {count} records in {file.path}")
-    return values
-
-
-def _sibling_labels(path: Path) -> Path | None:
-    """PIQA/SIQA ship `valid.jsonl` with `valid-labels.lst`: use it when no labels path is given."""
-    candidate = path.with_name(path.name.split(".")[0] + "-labels.lst")
-    return candidate if candidate.is_file() else None
-
-
 # --- parsers: record -> item ----------------------------------------------------------------
 
 
-def _field(rec: _Record, key: str, obj: dict | None = None) -> str:
+def _field(rec: BenchmarkRecord, key: str, obj: dict | None = None) -> str:
     """A required, non-empty string field of `obj` (the record's object by default), stripped."""
     obj = rec.value if obj is None else obj
     if key not in obj:
@@ -235,7 +100,7 @@ def _field(rec: _Record, key: str, obj: dict | None = None) -> str:
     return value.strip()
 
 
-def _gold(rec: _Record, label, n_choices: int, base: int) -> int:
+def _gold(rec: BenchmarkRecord, label, n_choices: int, base: int) -> int:
     """Index of the answer from a 0- or 1-based label; -1 for a missing label."""
     if label is None or label == "":
         return -1
@@ -248,7 +113,7 @@ def _gold(rec: _Record, label, n_choices: int, base: int) -> int:
     return gold
 
 
-def _item(rec: _Record, id_key: str | None, text: str, question: str, choices, gold: int) -> BenchmarkItem:
+def _item(rec: BenchmarkRecord, id_key: str | None, text: str, question: str, choices, gold: int) -> BenchmarkItem:
     """The item of `rec`: its id from field `id_key` when the record has a non-blank one, else file:line."""
     value = rec.value.get(id_key) if id_key else None
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -258,7 +123,7 @@ def _item(rec: _Record, id_key: str | None, text: str, question: str, choices, g
     return BenchmarkItem(rec.file.benchmark, item_id, text, question, tuple(choices), gold)
 
 
-def _arc_choices(rec: _Record) -> tuple[str, list[str], list[str]]:
+def _arc_choices(rec: BenchmarkRecord) -> tuple[str, list[str], list[str]]:
     """(stem, choice texts, choice labels) of an ARC record, in either of its two layouts."""
     question = rec.value.get("question")
     if isinstance(question, dict):  # AI2 release: question.stem, question.choices
@@ -278,7 +143,7 @@ def _arc_choices(rec: _Record) -> tuple[str, list[str], list[str]]:
     return stem, [str(t).strip() for t in raw["text"]], [str(x).strip() for x in raw.get("label", [])]
 
 
-def _parse_arc(rec: _Record, label) -> BenchmarkItem:
+def _parse_arc(rec: BenchmarkRecord, label) -> BenchmarkItem:
     stem, texts, labels = _arc_choices(rec)
     if len(texts) < 2 or len(labels) != len(texts):
         raise rec.error(f"needs at least 2 choices, each with a label (got {len(texts)})")
@@ -292,7 +157,7 @@ def _parse_arc(rec: _Record, label) -> BenchmarkItem:
     return _item(rec, "id", stem, f"Question: {stem}\nAnswer:", texts, labels.index(answer))
 
 
-def _parse_boolq(rec: _Record, label) -> BenchmarkItem:
+def _parse_boolq(rec: BenchmarkRecord, label) -> BenchmarkItem:
     question = _field(rec, "question")
     passage = _field(rec, "passage")
     answer = rec.value.get("label", rec.value.get("answer"))
@@ -309,14 +174,14 @@ def _parse_boolq(rec: _Record, label) -> BenchmarkItem:
     return _item(rec, "idx", question, f"{passage}\nQuestion: {q}\nAnswer:", ("no", "yes"), gold)
 
 
-def _hellaswag_item(rec: _Record, id_key, activity: str, context: str, endings: list[str], label) -> BenchmarkItem:
+def _hellaswag_item(rec: BenchmarkRecord, id_key, activity: str, context: str, endings: list[str], label) -> BenchmarkItem:
     if len(endings) != 4 or any(not e for e in endings):
         raise rec.error(f"needs 4 non-empty endings, got {len(endings)}")
     query = f"{activity}: {context}" if activity else context
     return _item(rec, id_key, context, query, endings, _gold(rec, label, 4, base=0))
 
 
-def _parse_hellaswag(rec: _Record, label) -> BenchmarkItem:
+def _parse_hellaswag(rec: BenchmarkRecord, label) -> BenchmarkItem:
     if isinstance(rec.value, dict):  # Hugging Face jsonl
         context = _field(rec, "ctx")
         endings = rec.value.get("endings")
@@ -334,7 +199,7 @@ def _parse_hellaswag(rec: _Record, label) -> BenchmarkItem:
     return _hellaswag_item(rec, None, activity.strip(), context.strip(), endings, gold)
 
 
-def _parse_mmlu(rec: _Record, label) -> BenchmarkItem:
+def _parse_mmlu(rec: BenchmarkRecord, label) -> BenchmarkItem:
     row = rec.value
     if len(row) != 6:
         raise rec.error(f"expected 6 columns (question, A, B, C, D, answer), got {len(row)}")
@@ -348,7 +213,7 @@ def _parse_mmlu(rec: _Record, label) -> BenchmarkItem:
     return _item(rec, None, question, f"Question: {question}\nAnswer:", choices, "ABCD".index(answer))
 
 
-def _mmlu_subject(rec: _Record) -> str:
+def _mmlu_subject(rec: BenchmarkRecord) -> str:
     """The subject of an MMLU file, from its name (``high_school_biology_test.csv``), in words."""
     stem = rec.file.stem
     for split in ("_test", "_dev", "_val"):
@@ -356,7 +221,7 @@ def _mmlu_subject(rec: _Record) -> str:
     return stem.replace("_", " ")
 
 
-def _parse_mmlu_mc(rec: _Record, label) -> BenchmarkItem:
+def _parse_mmlu_mc(rec: BenchmarkRecord, label) -> BenchmarkItem:
     """MMLU in multiple-choice form, as lighteval's ``mmlu`` tasks ask it: the lettered options, then a letter."""
     item = _parse_mmlu(rec, label)
     query = (f"The following are multiple choice questions (with answers) about {_mmlu_subject(rec)}.\n\n"
@@ -365,7 +230,7 @@ def _parse_mmlu_mc(rec: _Record, label) -> BenchmarkItem:
     return replace(item, question=query + "\nAnswer:", choices=("A", "B", "C", "D"))
 
 
-def _parse_commonsenseqa(rec: _Record, label) -> BenchmarkItem:
+def _parse_commonsenseqa(rec: BenchmarkRecord, label) -> BenchmarkItem:
     """CommonsenseQA as lighteval's ``commonsenseqa`` task asks it: lettered options, the letter right after "Answer:"."""
     stem, texts, labels = _arc_choices(rec)
     if len(texts) < 2 or labels != list("ABCDE"[: len(texts)]):
@@ -379,21 +244,21 @@ def _parse_commonsenseqa(rec: _Record, label) -> BenchmarkItem:
     return replace(item, spaced=False)
 
 
-def _parse_piqa(rec: _Record, label) -> BenchmarkItem:
+def _parse_piqa(rec: BenchmarkRecord, label) -> BenchmarkItem:
     goal = _field(rec, "goal")
     choices = (_field(rec, "sol1"), _field(rec, "sol2"))
     label = label if label is not None else rec.value.get("label")
     return _item(rec, "id", goal, f"Question: {goal}\nAnswer:", choices, _gold(rec, label, 2, base=0))
 
 
-def _parse_siqa(rec: _Record, label) -> BenchmarkItem:
+def _parse_siqa(rec: BenchmarkRecord, label) -> BenchmarkItem:
     text = f"{_field(rec, 'context')} {_field(rec, 'question')}"
     choices = tuple(_field(rec, key) for key in ("answerA", "answerB", "answerC"))
     label = label if label is not None else rec.value.get("label")
     return _item(rec, "id", text, f"Question: {text}\nAnswer:", choices, _gold(rec, label, 3, base=1))
 
 
-def _parse_winogrande(rec: _Record, label) -> BenchmarkItem:
+def _parse_winogrande(rec: BenchmarkRecord, label) -> BenchmarkItem:
     sentence = _field(rec, "sentence")
     if sentence.count("_") != 1:
         raise rec.error(f"'sentence' must contain exactly one '_' blank, got {sentence.count('_')}")
@@ -410,39 +275,39 @@ def _parse_winogrande(rec: _Record, label) -> BenchmarkItem:
 class _Format:
     """How a format is read: records from a file, an item from a record (and its label, if any)."""
 
-    read: Callable[[_File], Iterator[_Record]]
-    parse: Callable[[_Record, int | None], BenchmarkItem]
+    read: Callable[[BenchmarkFile], Iterator[BenchmarkRecord]]
+    parse: Callable[[BenchmarkRecord, int | None], BenchmarkItem]
     labels_file: bool = False  # the labels may come in a file of their own (PIQA, SIQA)
 
 
 _FORMATS: dict[str, _Format] = {
-    "arc": _Format(_read_jsonl, _parse_arc),
-    "openbookqa": _Format(_read_jsonl, _parse_arc),
-    "boolq": _Format(_read_jsonl, _parse_boolq),
-    "hellaswag": _Format(_read_hellaswag, _parse_hellaswag),
-    "mmlu": _Format(_read_mmlu, _parse_mmlu),
-    "mmlu_mc": _Format(_read_mmlu, _parse_mmlu_mc),
-    "commonsenseqa": _Format(_read_jsonl, _parse_commonsenseqa),
-    "piqa": _Format(_read_jsonl, _parse_piqa, labels_file=True),
-    "siqa": _Format(_read_jsonl, _parse_siqa, labels_file=True),
-    "winogrande": _Format(_read_jsonl, _parse_winogrande),
+    "arc": _Format(read_jsonl, _parse_arc),
+    "openbookqa": _Format(read_jsonl, _parse_arc),
+    "boolq": _Format(read_jsonl, _parse_boolq),
+    "hellaswag": _Format(read_hellaswag, _parse_hellaswag),
+    "mmlu": _Format(read_mmlu, _parse_mmlu),
+    "mmlu_mc": _Format(read_mmlu, _parse_mmlu_mc),
+    "commonsenseqa": _Format(read_jsonl, _parse_commonsenseqa),
+    "piqa": _Format(read_jsonl, _parse_piqa, labels_file=True),
+    "siqa": _Format(read_jsonl, _parse_siqa, labels_file=True),
+    "winogrande": _Format(read_jsonl, _parse_winogrande),
 }
 # The one list of benchmark formats (the config schema's `format` enum is checked against it).
 BENCHMARK_FORMATS = tuple(_FORMATS)
 
 
-def _items(file: _File, fmt: _Format, labels_path: Path | None, limit: int | None) -> list[BenchmarkItem]:
+def _items(file: BenchmarkFile, fmt: _Format, labels_path: Path | None, limit: int | None) -> list[BenchmarkItem]:
     """The items of the first `limit` records of `file` (None: all of them), in file order."""
     records = islice(fmt.read(file), limit)
-    labels_path = (labels_path or _sibling_labels(file.path)) if fmt.labels_file else None
+    labels_path = (labels_path or sibling_labels(file.path)) if fmt.labels_file else None
     if labels_path is None:
         return [fmt.parse(rec, None) for rec in records]
     records = list(records)
-    labels = _read_labels(file, labels_path, len(records), complete=limit is None)
+    labels = read_labels(file, labels_path, len(records), complete=limit is None)
     return [fmt.parse(rec, label) for rec, label in zip(records, labels)]
 
 
-def _open_benchmark(name: str, spec: dict) -> tuple[_File, _Format, Path | None]:
+def _open_benchmark(name: str, spec: dict) -> tuple[BenchmarkFile, _Format, Path | None]:
     """The data file, format and labels file of benchmark `name` (its config entry `spec`), checked to exist."""
     key = f"config key 'benchmarks.{name}'"
     fmt = spec.get("format")
@@ -456,7 +321,7 @@ def _open_benchmark(name: str, spec: dict) -> tuple[_File, _Format, Path | None]
     if path.is_dir() and fmt not in ("mmlu", "mmlu_mc"):
         raise InputError(f"{key}: 'path' must be a file for format {fmt} ({path})")
     labels = Path(os.fspath(spec["labels"])) if spec.get("labels") else None
-    return _File(name, fmt, path), _FORMATS[fmt], labels
+    return BenchmarkFile(name, fmt, path), _FORMATS[fmt], labels
 
 
 def load_benchmark(spec: dict) -> list[BenchmarkItem]:
