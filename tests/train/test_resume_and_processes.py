@@ -95,7 +95,8 @@ def test_a_run_stopped_after_a_state_resumes_where_it_stopped(corpus, reference,
 
     monkeypatch.setattr(loop_module, "save_state", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train_torch(corpus["dirs"], WEIGHTS, corpus["tokenizer"], str(tmp_path / "ckpt"), RUN, 5, 1, str(state_dir))
+        train_torch(corpus["dirs"], WEIGHTS, corpus["tokenizer"], str(tmp_path / "ckpt"), RUN, seed=5, threads=1,
+                    state_dir=str(state_dir))
     assert [p.name for p in state_dir.iterdir()] == ["step-00000009"]  # older states removed
     assert not (tmp_path / "ckpt").exists()
     monkeypatch.setattr(loop_module, "save_state", saved)

@@ -292,21 +292,23 @@ _SUBSCRIPT_SOURCE = set("0123456789+-−=()")
 _ROOT_SIGNS = {"2": "√", "3": "∛", "4": "∜"}
 
 
-def _superscript(text: str) -> str:
-    """'8' -> '⁸', '-3' -> '⁻³'; anything Unicode cannot raise ('x+1', '1/2') -> '^(x+1)'."""
+def _shifted(text: str, alphabet: set[str], table: dict, mark: str) -> str:
+    """`text` raised or lowered with Unicode's small digits, or `mark` + (text) where it has none."""
     if not text.strip():
         return ""
-    if text and set(text) <= _SUPERSCRIPT_SOURCE:
-        return text.translate(_SUPERSCRIPTS)
-    return "^" + _group(text)
+    if set(text) <= alphabet:
+        return text.translate(table)
+    return mark + _group(text)
+
+
+def _superscript(text: str) -> str:
+    """'8' -> '⁸', '-3' -> '⁻³'; anything Unicode cannot raise ('x+1', '1/2') -> '^(x+1)'."""
+    return _shifted(text, _SUPERSCRIPT_SOURCE, _SUPERSCRIPTS, "^")
 
 
 def _subscript(text: str) -> str:
-    if not text.strip():
-        return ""
-    if text and set(text) <= _SUBSCRIPT_SOURCE:
-        return text.translate(_SUBSCRIPTS)
-    return "_" + _group(text)
+    """'2' -> '₂'; anything Unicode cannot lower -> '_(...)'."""
+    return _shifted(text, _SUBSCRIPT_SOURCE, _SUBSCRIPTS, "_")
 
 
 def _is_atom(text: str) -> bool:

@@ -31,6 +31,7 @@ def train_torch(
     tokenizer_json: str,
     out_dir: str,
     params: dict,
+    *,
     seed: int,
     threads: int | None = None,
     state_dir: str | None = None,
@@ -222,17 +223,9 @@ def _train_loop(params, tokenizer, token_dirs, weights, tokenizer_json, out_dir,
 
 def train_job(
     *,
-    token_dirs: dict,
-    tokenizer_json: str,
-    mixture: dict,
-    run: dict,
-    seed: int,
-    checkpoint_dir: str,
-    loss_csv: str,
-    threads: int,
-    config_hash: str,
-    state_dir: str | None = None,
-    log_file: str | None = None,
+    token_dirs: dict, tokenizer_json: str, mixture: dict, run: dict, seed: int,  # what is trained
+    checkpoint_dir: str, loss_csv: str, state_dir: str | None = None, log_file: str | None = None,  # where to
+    threads: int, config_hash: str,
 ) -> pl.DataFrame:
     """The train rule: one run of config `train.runs.<run>` -> checkpoint folder + loss table.
 
