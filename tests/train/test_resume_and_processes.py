@@ -101,8 +101,8 @@ def test_a_run_stopped_after_a_state_resumes_where_it_stopped(corpus, reference,
     assert not (tmp_path / "ckpt").exists()
     monkeypatch.setattr(loop_module, "save_state", saved)
     caplog.set_level("INFO")
-    losses = train_torch(corpus["dirs"], WEIGHTS, corpus["tokenizer"], str(tmp_path / "ckpt"), RUN, 5, 1,
-                         str(state_dir))
+    losses = train_torch(corpus["dirs"], WEIGHTS, corpus["tokenizer"], str(tmp_path / "ckpt"), RUN, seed=5, threads=1,
+                         state_dir=str(state_dir))
     assert_same_curve(losses, reference["losses"])
     assert_same_weights(tmp_path / "ckpt", reference["ckpt"])
     meta = json.loads((tmp_path / "ckpt" / "synthpedia_train.json").read_text())
@@ -123,11 +123,11 @@ def test_a_state_of_another_run_is_not_resumed(corpus, reference, tmp_path, monk
 
     monkeypatch.setattr(loop_module, "save_state", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train_torch(corpus["dirs"], WEIGHTS, corpus["tokenizer"], str(tmp_path / "a"), {**RUN, "lr": 1e-3}, 5, 1,
-                    str(state_dir))
+        train_torch(corpus["dirs"], WEIGHTS, corpus["tokenizer"], str(tmp_path / "a"), {**RUN, "lr": 1e-3},
+                    seed=5, threads=1, state_dir=str(state_dir))
     (state_dir / ".step-00000006.x.tmp").mkdir()  # what a writer killed mid-write leaves
     monkeypatch.setattr(loop_module, "save_state", saved)
-    losses = train_torch(corpus["dirs"], WEIGHTS, corpus["tokenizer"], str(tmp_path / "b"), RUN, 5, 1, str(state_dir))
+    losses = train_torch(corpus["dirs"], WEIGHTS, corpus["tokenizer"], str(tmp_path / "b"), RUN, seed=5, threads=1, state_dir=str(state_dir))
     assert_same_curve(losses, reference["losses"])
     assert json.loads((tmp_path / "b" / "synthpedia_train.json").read_text())["resumed_at_step"] == 0
 
@@ -139,7 +139,7 @@ from synthpedia.train import train_torch
 import json
 log_to(None)
 a = json.loads(sys.argv[1])
-train_torch(a["dirs"], a["weights"], a["tokenizer"], a["out"], a["params"], 5, threads=1, state_dir=a["state"])
+train_torch(a["dirs"], a["weights"], a["tokenizer"], a["out"], a["params"], seed=5, threads=1, state_dir=a["state"])
 """
 
 
@@ -165,7 +165,7 @@ def test_runs_killed_at_random_steps_resume_to_the_uninterrupted_curve(corpus, r
         assert not out.exists()
         kept = [p.name for p in state.iterdir() if not p.name.startswith(".")]
         assert len(kept) == 1 and int(kept[0].split("-")[1]) % RUN["checkpoint_interval"] == 0
-        losses = train_torch(corpus["dirs"], WEIGHTS, corpus["tokenizer"], str(out), RUN, 5, 1, str(state))
+        losses = train_torch(corpus["dirs"], WEIGHTS, corpus["tokenizer"], str(out), RUN, seed=5, threads=1, state_dir=str(state))
         assert_same_curve(losses, reference["losses"])
         assert_same_weights(out, reference["ckpt"])
         resumed = json.loads((out / "synthpedia_train.json").read_text())["resumed_at_step"]
