@@ -9,9 +9,6 @@ from synthpedia.decontaminate import contamination_table_job  # noqa: E402
 
 p = snakemake.params
 contamination_table_job(
-    removed=list(snakemake.input),
-    tables=list(snakemake.output),
-    groups=p.groups,
-    benchmarks=p.benchmarks,
+    removed=list(snakemake.input), tables=list(snakemake.output), groups=p.groups, benchmarks=p.benchmarks,
     config_hash=p.config_hash,
 )

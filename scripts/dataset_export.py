@@ -7,15 +7,8 @@ from synthpedia.dataset import dataset_export_job  # noqa: E402
 
 p = snakemake.params
 dataset_export_job(
-    shards=list(snakemake.input.shards),
-    dedup=snakemake.input.dedup,
-    contamination=snakemake.input.contamination,
-    diversity=snakemake.input.diversity,
-    out_dir=snakemake.output.export,
-    out_page=snakemake.output.page,
-    settings=p.settings,
-    generation=p.generation,
-    seed=p.seed,
-    config_hash=p.config_hash,
-    command=p.command,
+    shards=list(snakemake.input.shards), dedup=snakemake.input.dedup,
+    contamination=snakemake.input.contamination, diversity=snakemake.input.diversity,
+    out_dir=snakemake.output.export, out_page=snakemake.output.page, settings=p.settings,
+    generation=p.generation, seed=p.seed, config_hash=p.config_hash, command=p.command,
 )

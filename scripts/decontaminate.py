@@ -9,12 +9,7 @@ from synthpedia.decontaminate import decontaminate_job  # noqa: E402
 
 p = snakemake.params
 decontaminate_job(
-    generations=snakemake.input.generations,
-    clean=snakemake.output.clean,
-    removed=snakemake.output.removed,
-    benchmarks=p.benchmarks,
-    ngram=p.ngram,
-    threshold=p.threshold,
-    min_block=p.min_block,
+    generations=snakemake.input.generations, clean=snakemake.output.clean, removed=snakemake.output.removed,
+    benchmarks=p.benchmarks, ngram=p.ngram, threshold=p.threshold, min_block=p.min_block,
     every_item=p.every_item,
 )

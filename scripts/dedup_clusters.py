@@ -8,9 +8,6 @@ prepare_job(offline=snakemake.config["offline"], threads=snakemake.threads)
 from synthpedia.dedup import dedup_clusters_job  # noqa: E402
 
 dedup_clusters_job(
-    buckets=list(snakemake.input.buckets),
-    signatures=list(snakemake.input.signatures),
-    settings=snakemake.params.dedup,
-    out_dir=snakemake.output.clusters,
-    removed=snakemake.output.removed,
+    buckets=list(snakemake.input.buckets), signatures=list(snakemake.input.signatures),
+    settings=snakemake.params.dedup, out_dir=snakemake.output.clusters, removed=snakemake.output.removed,
 )

@@ -7,13 +7,7 @@ from synthpedia.prompt_shards import prompt_shard_job  # noqa: E402
 
 p = snakemake.params
 prompt_shard_job(
-    source=snakemake.wildcards.source,
-    shard=int(snakemake.wildcards.shard),
-    seeds_path=snakemake.input.seeds,
-    index_path=snakemake.input.index,
-    spec=p.spec,
-    audiences=p.audiences,
-    seed=p.seed,
-    templates_dir=p.templates_dir,
-    out_shard=snakemake.output[0],
+    source=snakemake.wildcards.source, shard=int(snakemake.wildcards.shard),
+    seeds_path=snakemake.input.seeds, index_path=snakemake.input.index, spec=p.spec, audiences=p.audiences,
+    seed=p.seed, templates_dir=p.templates_dir, out_shard=snakemake.output[0],
 )

@@ -7,10 +7,6 @@ from synthpedia.prompt_shards import prompt_plan_job  # noqa: E402
 
 p = snakemake.params
 prompt_plan_job(
-    source=p.source,
-    seeds_path=snakemake.input.seeds,
-    spec=p.spec,
-    seed=p.seed,
-    templates_dir=p.templates_dir,
-    out_index=snakemake.output[0],
+    source=p.source, seeds_path=snakemake.input.seeds, spec=p.spec, seed=p.seed,
+    templates_dir=p.templates_dir, out_index=snakemake.output[0],
 )

@@ -6,13 +6,8 @@ log_to(snakemake.log[0])
 from synthpedia.report.plots import figures_job  # noqa: E402
 
 figures_job(
-    losses=list(snakemake.input.losses),
-    runs=snakemake.params.runs,
-    evals=snakemake.input.evals or None,
-    generation=snakemake.input.generation,
-    contamination=snakemake.input.contamination,
-    out_loss=snakemake.output.loss,
-    out_eval=snakemake.output.eval,
-    out_throughput=snakemake.output.throughput,
-    out_contamination=snakemake.output.contamination,
+    losses=list(snakemake.input.losses), runs=snakemake.params.runs, evals=snakemake.input.evals or None,
+    generation=snakemake.input.generation, contamination=snakemake.input.contamination,
+    out_loss=snakemake.output.loss, out_eval=snakemake.output.eval,
+    out_throughput=snakemake.output.throughput, out_contamination=snakemake.output.contamination,
 )

@@ -11,14 +11,7 @@ from synthpedia.train import train_job  # noqa: E402
 p = snakemake.params
 train_job(
     token_dirs=dict(zip(p.sources, snakemake.input.tokens, strict=True)),
-    tokenizer_json=snakemake.input.tokenizer,
-    mixture=p.mixture,
-    run=p.run,
-    seed=p.seed,
-    checkpoint_dir=snakemake.output.checkpoint,
-    loss_csv=snakemake.output.loss,
-    threads=snakemake.threads,
-    config_hash=p.config_hash,
-    state_dir=p.state_dir,
-    log_file=snakemake.log[0],
+    tokenizer_json=snakemake.input.tokenizer, mixture=p.mixture, run=p.run, seed=p.seed,
+    checkpoint_dir=snakemake.output.checkpoint, loss_csv=snakemake.output.loss, threads=snakemake.threads,
+    config_hash=p.config_hash, state_dir=p.state_dir, log_file=snakemake.log[0],
 )

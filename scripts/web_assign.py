@@ -9,12 +9,7 @@ from synthpedia.web.assign import web_assign_job  # noqa: E402
 
 inp = snakemake.input
 web_assign_job(
-    docs_path=inp.docs,
-    embeddings_path=inp.embeddings,
-    centroids_path=inp.centroids,
-    topics_path=inp.topics,
-    part=int(snakemake.wildcards.part),
-    parts=snakemake.params.parts,
-    spec=snakemake.params.spec,
+    docs_path=inp.docs, embeddings_path=inp.embeddings, centroids_path=inp.centroids, topics_path=inp.topics,
+    part=int(snakemake.wildcards.part), parts=snakemake.params.parts, spec=snakemake.params.spec,
     out_seeds=snakemake.output[0],
 )

@@ -9,10 +9,6 @@ from synthpedia.web.cluster import web_cluster_job  # noqa: E402
 
 p, out = snakemake.params, snakemake.output
 web_cluster_job(
-    embeddings_path=list(snakemake.input),
-    spec=p.spec,
-    seed=p.seed,
-    threads=snakemake.threads,
-    out_clusters=out.clusters,
-    out_centroids=out.centroids,
+    embeddings_path=list(snakemake.input), spec=p.spec, seed=p.seed, threads=snakemake.threads,
+    out_clusters=out.clusters, out_centroids=out.centroids,
 )

@@ -9,12 +9,6 @@ from synthpedia.web.topics import web_topics_job  # noqa: E402
 
 inp, p, out = snakemake.input, snakemake.params, snakemake.output
 web_topics_job(
-    labels_path=inp.labels,
-    clusters_path=inp.clusters,
-    spec=p.spec,
-    seed=p.seed,
-    config_hash=p.config_hash,
-    out_topics=out.topics,
-    out_csv=out.table,
-    out_png=out.figure,
+    labels_path=inp.labels, clusters_path=inp.clusters, spec=p.spec, seed=p.seed, config_hash=p.config_hash,
+    out_topics=out.topics, out_csv=out.table, out_png=out.figure,
 )
