@@ -62,10 +62,6 @@ DEDUP_BUCKETS = expand(
 DEDUP_RANKS = {path: rank for rank, path in enumerate(DEDUP_SHARDS)}
 
 
-def dedup_rank(wildcards):
-    return DEDUP_RANKS[f"results/clean/{wildcards.source}/{wildcards.shard}.parquet"]
-
-
 # Measured on ~500-word documents: a shard in memory takes ~6x its parquet size; signatures
 # run at ~2.5k documents/s (~4 MB of parquet/s) per core.
 rule dedup_signatures:
@@ -152,7 +148,9 @@ rule dedup_filter:
         mem_mb=lambda wildcards, input: scaled(1000, 8, input.size_mb),
         runtime=lambda wildcards, input: scaled(10, 1 / 60, input.size_mb),
     params:
-        rank=dedup_rank,
+        rank=lambda wildcards: DEDUP_RANKS[
+            f"results/clean/{wildcards.source}/{wildcards.shard}.parquet"
+        ],
     script:
         "../scripts/dedup_filter.py"
 

@@ -44,15 +44,11 @@ PROMPT_AUDIENCES = {
 }
 
 
-def prompt_shard_templates(wildcards):
-    return PROMPT_TEMPLATES[wildcards.source]
-
-
 rule prompt_shard:
     input:
         seeds="results/seeds/{source}.parquet",
         index="results/prompt_index/{source}.parquet",
-        templates=prompt_shard_templates,
+        templates=lambda wildcards: PROMPT_TEMPLATES[wildcards.source],
     output:
         "results/prompts/{source}/{shard}.parquet",
     log:

@@ -86,6 +86,7 @@ class Job:
             "seed": 42,
             "threads": threads,
             "gpus": 0,
+            "answer_schema": None,
             "log": str(workdir / "job.log"),
         }
 
