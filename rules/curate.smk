@@ -128,6 +128,7 @@ rule dedup_clusters:
         runtime=lambda wildcards, input: scaled(10, 1 / 60, size_mb(input.buckets)),
     params:
         dedup=config["dedup"],
+        config_hash=CONFIG_HASH,
     script:
         "../scripts/dedup_clusters.py"
 

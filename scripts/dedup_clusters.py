@@ -10,4 +10,5 @@ from synthpedia.dedup import dedup_clusters_job  # noqa: E402
 dedup_clusters_job(
     buckets=list(snakemake.input.buckets), signatures=list(snakemake.input.signatures),
     settings=snakemake.params.dedup, out_dir=snakemake.output.clusters, removed=snakemake.output.removed,
+    config_hash=snakemake.params.config_hash,
 )

@@ -249,12 +249,13 @@ def _cluster_members(clusters_dir: Path, ranks: int) -> dict[int, list[tuple[int
 
 
 def dedup_clusters_job(*, buckets: Sequence[str], signatures: Sequence[str], settings: dict, out_dir: str,
-                       removed: str) -> None:
+                       removed: str, config_hash: str) -> None:
     """Stage 3: every bucket's pairs -> clusters -> out_dir/{rank:06d}.remove of every shard + `removed`.
 
     `buckets`: the bucket jobs' folders; `signatures`: each clean shard's signature folder, in rank order.
     Of each cluster the first in (source, prompt_id) order is kept. `removed`: one row per
-    removed document (DEDUP_REMOVED_COLUMNS, sorted by source, prompt_id). Memory: the
+    removed document (report table "dedup_removed", stamped with `config_hash`; sorted by source,
+    prompt_id). Memory: the
     duplicates only (datatrove's union-find holds documents with a match).
     """
     settings = minhash_settings(settings)
@@ -295,7 +296,7 @@ def dedup_clusters_job(*, buckets: Sequence[str], signatures: Sequence[str], set
         [{"source": s, "prompt_id": p, "duplicate_of": k, "duplicate_of_source": ks} for s, p, k, ks in rows],
         schema={c: pl.String for c in DEDUP_REMOVED_COLUMNS},
     )
-    write_parquet(table.sort("source", "prompt_id").select(DEDUP_REMOVED_COLUMNS), removed)
+    write_table(table.sort("source", "prompt_id").select(DEDUP_REMOVED_COLUMNS), "dedup_removed", config_hash, removed)
     log.info("dedup clusters: %d clusters, %d documents removed", len(members), table.height)
 
 
@@ -368,6 +369,7 @@ def dedup_shards(
     settings: dict,
     workdir: str,
     removed_path: str | None = None,
+    config_hash: str = "",
 ) -> pl.DataFrame:
     """Remove near-duplicates across all `inputs` shards: the four stage jobs, one after the other.
 
@@ -392,7 +394,7 @@ def dedup_shards(
             dedup_buckets_job(signatures=signatures, bucket=bucket, settings=settings, out_dir=out_dir)
         removed = str(work / "removed.parquet")
         dedup_clusters_job(buckets=buckets, signatures=signatures, settings=settings, out_dir=str(work / "clusters"),
-                           removed=removed)
+                           removed=removed, config_hash=config_hash)
         for rank, (shard, out) in enumerate(zip(inputs, outputs)):
             dedup_filter_job(shard=shard, rank=rank, clusters=str(work / "clusters"), out_shard=out)
         if removed_path is not None:

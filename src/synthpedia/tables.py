@@ -114,6 +114,7 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "samples_removed": pl.Int64,
         "unique_benchmark_items": pl.Int64,
     },
+    "dedup_removed": {column: pl.String for column in DEDUP_REMOVED_COLUMNS},
     "dedup": {
         "source": pl.String,
         "documents_in": pl.Int64,

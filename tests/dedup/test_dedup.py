@@ -21,7 +21,7 @@ from synthpedia.dedup import (
     minhash_settings,
 )
 from synthpedia.errors import InputError
-from synthpedia.tables import DEDUP_REMOVED_COLUMNS, TABLES, table_columns
+from synthpedia.tables import TABLES, table_columns
 
 # The `dedup:` block as the config validation fills it in (64-bit hashes here).
 SETTINGS = {"ngram": 5, "buckets": 14, "hashes_per_bucket": 8, "seed": 1, "hash_bits": 64}
@@ -104,7 +104,7 @@ def test_planted_near_duplicates_removed_and_first_copy_kept(planted, tmp_path):
         assert after.equals(before.filter(~pl.col("prompt_id").is_in(list(REMOVED))))
 
     removed = pl.read_parquet(removed_path)
-    assert tuple(removed.columns) == DEDUP_REMOVED_COLUMNS
+    assert tuple(removed.columns) == table_columns("dedup_removed")  # DEDUP_REMOVED_COLUMNS + provenance
     assert dict(zip(removed["prompt_id"], removed["duplicate_of"])) == REMOVED
     assert removed.filter(pl.col("prompt_id") == "wiki:p01")["duplicate_of_source"].to_list() == ["khanacademy"]
 
@@ -158,7 +158,7 @@ def test_stage_jobs_one_by_one_leave_no_scratch_of_a_killed_attempt(planted, tmp
         assert sorted(p.name for p in Path(out_dir).iterdir()) == [f"{bucket:05d}_00.dups"]
     removed = tmp_path / "removed.parquet"
     dedup_clusters_job(buckets=buckets, signatures=signatures, settings=SETTINGS, out_dir=clusters,
-                       removed=str(removed))
+                       removed=str(removed), config_hash="test")
     assert sorted(p.name for p in Path(clusters).iterdir()) == [f"{rank:06d}.remove" for rank in range(len(inputs))]
     assert dict(pl.read_parquet(removed).select("prompt_id", "duplicate_of").iter_rows()) == REMOVED
     for rank, (shard, out) in enumerate(zip(inputs, outputs)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 import yaml
-from conftest import ROOT, copy_workflow, jobs_planned, snakemake
+from conftest import copy_workflow, jobs_planned, snakemake
 
 from synthpedia.plan import plan_job, shards_by_source
 from synthpedia.registry import load_schema
