@@ -204,10 +204,11 @@ def test_backend_libraries_are_imported_only_by_their_backend():
     assert out.strip() == "[]"
 
 
-def test_llamacpp_workers_give_the_texts_of_one_stream(tmp_path):
+@pytest.mark.parametrize("parallel_sequences", [1, 2], ids=["one stream each", "batched in each"])
+def test_llamacpp_workers_give_the_texts_of_one_stream(tmp_path, parallel_sequences):
     pytest.importorskip("llama_cpp")
     one = llamacpp()
-    two = llamacpp(threads=2, workers=2)  # 1 thread each, like `one`
+    two = llamacpp(threads=2, workers=2, parallel_sequences=parallel_sequences)  # 1 thread each, like `one`
     try:
         a, _, _ = run(real_prompts(), one, GenerationLedger(tmp_path / "a.jsonl"), min_tokens=0)
         b, _, stats = run(real_prompts(), two, GenerationLedger(tmp_path / "b.jsonl"), min_tokens=0)

@@ -8,8 +8,9 @@ model library.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from ..errors import InputError
 
@@ -42,6 +43,18 @@ class Completion:
     seconds: float
     error: str = ""  # set when the request itself was refused (e.g. prompt longer than the context)
     decoding: str = FREE  # FREE, or how the backend held the answer to the request's JSON schema
+
+
+class RequestFeed:
+    """Requests handed out one at a time, as a backend is ready for them: here from a list; in a
+    worker process, as they arrive from the parent (synthpedia.generate.worker)."""
+
+    def __init__(self, requests: Iterable[Request] = ()):
+        self._queue = deque(requests)
+
+    def take(self, wait: bool) -> Request | None:
+        """The next request; None when there is no more (or, with `wait` False, none yet)."""
+        return self._queue.popleft() if self._queue else None
 
 
 def refused(req: Request, reason: str, seconds: float) -> Completion:

@@ -22,11 +22,10 @@ of the next prompt that differs from it: prompts of one template share their ope
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-from .backend import Completion, Request, refused
+from .backend import Completion, Request, RequestFeed, refused
 
 
 class _Planned(Exception):
@@ -163,14 +162,17 @@ class BatchedDecoder:
         self.batch = _internals.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1, verbose=False)
         self.slots = [_Slot(seq) for seq in range(n_seq)]
 
-    def generate(self, requests: Sequence[Request]) -> Iterator[Completion]:
-        """Answer `requests`, in order of admission; yield each completion as soon as it is done."""
+    def answer(self, feed: RequestFeed) -> Iterator[Completion]:
+        """Answer the requests of `feed`, taken as slots free up; yield each completion as soon as it is done."""
         self._drop_interrupted()
-        queue = deque(requests)
         while True:
             for slot in self.slots:
-                while slot.idle and queue:  # a slot whose request ended at once takes the next one
-                    done = self._start(slot, queue.popleft())
+                while slot.idle:  # a slot whose request ended at once takes the next one
+                    # Wait for a request only when nothing else is being decoded.
+                    req = feed.take(wait=all(s.idle for s in self.slots))
+                    if req is None:
+                        break
+                    done = self._start(slot, req)
                     if done is not None:
                         yield done
             active = [slot for slot in self.slots if not slot.idle]

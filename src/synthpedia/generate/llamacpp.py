@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import InputError
-from .backend import FREE, GRAMMAR, Backend, Completion, Request, refused
+from .backend import FREE, GRAMMAR, Backend, Completion, Request, RequestFeed, refused
 from .sampling import RENAMED, sampling_arguments
 from .worker import run_in_workers, serve
 
@@ -36,13 +36,12 @@ class LlamaCppBackend(Backend):
     """CPU generation with llama.cpp on a GGUF model (the chat template comes from the GGUF).
 
     `model_path`, `n_ctx`, `workers`, `parallel_sequences` and `reuse_prefix`: config section
-    `generation.llamacpp`; `threads`: the job's. Three ways to use the threads:
-    - `parallel_sequences` > 1: that many sequences decode together in one context, one
-      llama_decode per step for all of them, with all the threads (`batched`; `workers` unused);
-    - else `workers` > 1: that many worker processes each load the model with threads/workers
-      threads and take the next request as soon as they finish one;
-    - else one stream with all the threads.
-    A request with a JSON schema is decoded under the grammar of that schema, in every mode.
+    `generation.llamacpp`; `threads`: the job's. With `workers` > 1, that many worker processes
+    each load the model with threads/workers threads; each process (the job's own when `workers`
+    is 1) decodes one stream, or with `parallel_sequences` > 1 that many sequences together in
+    one context, one llama_decode per step for all of them (`batched`). A process takes the next
+    request as soon as it finishes one. A request with a JSON schema is decoded under the
+    grammar of that schema, in every mode.
     """
 
     name = "llamacpp"
@@ -121,22 +120,30 @@ class LlamaCppBackend(Backend):
     def generate(self, requests: Sequence[Request]) -> Iterator[Completion]:
         # Always the same threads per sequence, however few requests are left: a resumed shard
         # decodes with the numerics of an uninterrupted one.
-        if self.parallel_sequences > 1:
-            yield from self.batched.generate(requests)
-        elif self.workers == 1:
-            for req in requests:
-                yield self.complete(req)
+        if self.workers == 1:
+            yield from self.answer(RequestFeed(requests))
         else:
-            yield from run_in_workers(f"{__name__}:llamacpp_worker", self._worker_options(), self.workers, requests)
+            yield from run_in_workers(f"{__name__}:llamacpp_worker", self._worker_options(), self.workers, requests,
+                                      in_flight=self.parallel_sequences)
+
+    def answer(self, feed: RequestFeed) -> Iterator[Completion]:
+        """Answer the requests of `feed` in this process: batched, or one after the other."""
+        if self.parallel_sequences > 1:
+            yield from self.batched.answer(feed)
+            return
+        while (req := feed.take(wait=True)) is not None:
+            yield self.complete(req)
 
     def _worker_options(self) -> dict:
-        """What a worker process needs to build its own one-stream backend (see `llamacpp_worker`)."""
+        """What a worker process needs to build its own one-process backend (see `llamacpp_worker`)."""
         return {
             "model": self.model,
             "sampling": self.sampling,
             "model_path": str(self.model_path),
             "n_ctx": self.n_ctx,
             "threads": max(1, self.threads // self.workers),
+            "parallel_sequences": self.parallel_sequences,
+            "reuse_prefix": self.reuse_prefix,
         }
 
     def close(self) -> None:
@@ -152,4 +159,5 @@ def llamacpp_worker() -> None:
     """Main of a worker process of LlamaCppBackend (see synthpedia.generate.worker)."""
     serve(lambda options: LlamaCppBackend(options["model"], options["sampling"], model_path=options["model_path"],
                                           n_ctx=options["n_ctx"], threads=options["threads"], workers=1,
-                                          parallel_sequences=1, reuse_prefix=False))
+                                          parallel_sequences=options["parallel_sequences"],
+                                          reuse_prefix=options["reuse_prefix"]))

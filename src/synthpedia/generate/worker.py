@@ -1,11 +1,12 @@
-"""Worker processes that answer requests one at a time, over pipes: both sides of the protocol.
+"""Worker processes that answer requests over pipes: both sides of the protocol.
 
 The parent starts each worker as a fresh interpreter with its options as the
 last command-line argument (JSON), writes one request per line (JSON) to its
 stdin, and reads one line back per request on its stdout: a completion, or
-`{"fatal": "..."}` when the worker cannot go on. A worker holds one request at
-a time and takes the next one as soon as it answers, so the pool stays busy
-whatever each request costs. Workers die with their parent, killed or not.
+`{"fatal": "..."}` when the worker cannot go on. A worker holds up to
+`in_flight` requests (as many as it decodes at once) and is sent the next one
+as soon as it answers one, so the pool stays busy whatever each request costs.
+Workers die with their parent, killed or not.
 """
 
 from __future__ import annotations
@@ -13,27 +14,32 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import selectors
 import signal
 import subprocess
 import sys
+import threading
 from collections import deque
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from .backend import Backend, Completion, GenerationError, Request
+from .backend import Backend, Completion, GenerationError, Request, RequestFeed
 
 # src/, for the workers' PYTHONPATH: they import the package as this process does.
 SRC = str(Path(__file__).resolve().parents[2])
 
 
-def run_in_workers(entry: str, options: dict, count: int, requests: Sequence[Request]) -> Iterator[Completion]:
+def run_in_workers(
+    entry: str, options: dict, count: int, requests: Sequence[Request], in_flight: int
+) -> Iterator[Completion]:
     """Answer `requests` in `count` worker processes; yield each completion as it arrives.
 
     `entry`: "module:function", the worker's main (it calls `serve`); `options`: JSON-able
-    settings handed to every worker (the parent's pid is added). Raises GenerationError when a
-    worker dies or reports a fatal error; the workers are killed however this ends.
+    settings handed to every worker (the parent's pid is added); `in_flight`: requests each
+    worker holds at once. Raises GenerationError when a worker dies or reports a fatal error;
+    the workers are killed however this ends.
     """
     module, _, function = entry.partition(":")
     name = f"worker {function}"
@@ -46,7 +52,7 @@ def run_in_workers(entry: str, options: dict, count: int, requests: Sequence[Req
         stderr = sys.stderr.fileno()  # the job's log
     except (AttributeError, OSError, ValueError):
         stderr = None
-    queue = deque(requests)
+    pending = deque(requests)
     workers = [
         subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, text=True,
                          bufsize=1)
@@ -57,26 +63,33 @@ def run_in_workers(entry: str, options: dict, count: int, requests: Sequence[Req
     try:
         for worker in workers:
             selector.register(worker.stdout, selectors.EVENT_READ, worker)
-            worker.stdin.write(json.dumps(asdict(queue.popleft())) + "\n")
-            busy += 1
+        for _ in range(max(1, in_flight)):  # in turns, so that a short shard is spread over all workers
+            for worker in workers:
+                if pending:
+                    _send(worker, pending.popleft())
+                    busy += 1
         while busy:
             for ready, _ in selector.select():
                 worker = ready.data
-                line = worker.stdout.readline()  # one request in flight per worker: one line
+                line = worker.stdout.readline()  # one line per answered request
                 busy -= 1
                 if not line:
                     raise GenerationError(f"{name} {worker.pid} exited with {worker.wait()}")
                 record = json.loads(line)
                 if "fatal" in record:
                     raise GenerationError(f"{name} {worker.pid}: {record['fatal']}")
-                if queue:
-                    worker.stdin.write(json.dumps(asdict(queue.popleft())) + "\n")
+                if pending:
+                    _send(worker, pending.popleft())
                     busy += 1
                 yield Completion(**record)
     finally:
         selector.close()
         for worker in workers:
             stop_worker(worker)
+
+
+def _send(worker: subprocess.Popen, request: Request) -> None:
+    worker.stdin.write(json.dumps(asdict(request)) + "\n")
 
 
 def stop_worker(worker: subprocess.Popen) -> None:
@@ -89,11 +102,11 @@ def stop_worker(worker: subprocess.Popen) -> None:
 
 
 def serve(open_backend: Callable[[dict], Backend]) -> None:
-    """The worker's side: read requests on stdin until it closes, answer each on stdout.
+    """The worker's side: answer the requests read on stdin, until it closes, on stdout.
 
     `open_backend(options)`: this worker's backend, built from its options; its
-    `complete(request)` answers one request, and it is closed when the worker ends. Any error
-    is reported to the parent as a fatal record, and the worker stops.
+    `answer(feed)` answers the requests of a RequestFeed as they come, and it is closed when
+    the worker ends. Any error is reported to the parent as a fatal record, and the worker stops.
     """
     options = json.loads(sys.argv[-1])
     _die_with_parent(options["parent"])
@@ -101,15 +114,43 @@ def serve(open_backend: Callable[[dict], Backend]) -> None:
     os.dup2(2, 1)  # anything a library prints goes to the log, never into the protocol
     backend = open_backend(options)
     try:
-        for line in sys.stdin:
-            try:
-                completion = backend.complete(Request(**json.loads(line)))
-            except Exception as err:  # noqa: BLE001 - reported to the parent, which fails the job
-                out.write(json.dumps({"fatal": f"{type(err).__name__}: {err}"}) + "\n")
-                return
+        for completion in backend.answer(_StdinFeed(sys.stdin)):
             out.write(json.dumps(asdict(completion), ensure_ascii=False) + "\n")
+    except Exception as err:  # noqa: BLE001 - reported to the parent, which fails the job
+        out.write(json.dumps({"fatal": f"{type(err).__name__}: {err}"}) + "\n")
     finally:
         backend.close()
+
+
+class _StdinFeed(RequestFeed):
+    """The requests the parent writes, one JSON line each, read by a thread as they come.
+
+    The backend can take a new request whenever it has room, without waiting for one while it
+    still has sequences to decode.
+    """
+
+    def __init__(self, stream):
+        super().__init__()
+        self._arrived: queue.Queue[Request | None] = queue.Queue()
+        self._ended = False
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        try:
+            for line in stream:
+                self._arrived.put(Request(**json.loads(line)))
+        finally:
+            self._arrived.put(None)  # the parent closed the pipe (or wrote what is not a request)
+
+    def take(self, wait: bool) -> Request | None:
+        if self._ended:
+            return None
+        try:
+            request = self._arrived.get(block=wait)
+        except queue.Empty:
+            return None
+        self._ended = request is None
+        return request
 
 
 def _die_with_parent(parent: int) -> None:
