@@ -103,7 +103,7 @@ def final_targets():
             "results/figures/eval.png",
             "results/figures/throughput.png",
             "results/figures/contamination.png",
-            "results/dataset_export",
+            "results/dataset",
         ]
     if "web" in SOURCES:
         targets += ["results/tables/web_topics.csv", "results/figures/web_clusters.png"]

@@ -76,8 +76,8 @@ rule dedup_signatures:
     conda:
         "../envs/curate.yaml"
     resources:
-        mem_mb=lambda wildcards, input: scaled(1000, 6, input.size_mb),
-        runtime=lambda wildcards, input: scaled(10, 1 / 120, input.size_mb),
+        mem_mb=lambda wildcards, input: scaled(1000, 6, size_mb(input)),
+        runtime=lambda wildcards, input: scaled(10, 1 / 120, size_mb(input)),
     params:
         dedup=config["dedup"],
     script:
@@ -138,7 +138,7 @@ rule dedup_filter:
         shard="results/clean/{source}/{shard}.parquet",
         clusters="results/work/dedup/clusters",
     output:
-        "results/dataset/{source}/{shard}.parquet",
+        "results/curated/{source}/{shard}.parquet",
     log:
         "logs/dedup_filter/{source}/{shard}.log",
     benchmark:
@@ -146,8 +146,8 @@ rule dedup_filter:
     conda:
         "../envs/curate.yaml"
     resources:
-        mem_mb=lambda wildcards, input: scaled(1000, 8, input.size_mb),
-        runtime=lambda wildcards, input: scaled(10, 1 / 60, input.size_mb),
+        mem_mb=lambda wildcards, input: scaled(1000, 8, size_mb([input.shard])),
+        runtime=lambda wildcards, input: scaled(10, 1 / 60, size_mb([input.shard])),
     params:
         rank=lambda wildcards: DEDUP_RANKS[
             f"results/clean/{wildcards.source}/{wildcards.shard}.parquet"
@@ -159,7 +159,7 @@ rule dedup_filter:
 rule dedup:
     input:
         clean=DEDUP_SHARDS,
-        dataset=stage_shards("dataset"),
+        dataset=stage_shards("curated"),
     output:
         report(
             "results/tables/dedup.csv",

@@ -2,7 +2,7 @@
 # prompts on their ids (the seeded max_prompts sample, each id's shard) and checks its
 # templates; prompt_shard renders one shard from the seed rows its ids name. No job holds a
 # whole source's prompt texts, and each shard is byte-identical to rendering the source at once.
-from synthpedia.workflow import scaled
+from synthpedia.workflow import scaled, size_mb
 
 for source in GEN_SOURCES:
 
@@ -22,8 +22,8 @@ for source in GEN_SOURCES:
             "../envs/prompts.yaml"
         # ids only: ~100 bytes per prompt, seeds read in batches
         resources:
-            mem_mb=lambda wildcards, input: scaled(1000, 2, input.size_mb),
-            runtime=lambda wildcards, input: scaled(10, 1 / 20, input.size_mb),
+            mem_mb=lambda wildcards, input: scaled(1000, 2, size_mb(input)),
+            runtime=lambda wildcards, input: scaled(10, 1 / 20, size_mb(input)),
         params:
             source=source,
             spec=source_settings(config, source),
@@ -60,9 +60,9 @@ rule prompt_shard:
     # the shard's seed rows and prompts; the seed table is streamed past
     resources:
         mem_mb=lambda wildcards, input: scaled(
-            1000, 4 / PROMPT_SPECS[wildcards.source]["shards"], input.size_mb
+            1000, 4 / PROMPT_SPECS[wildcards.source]["shards"], size_mb(input)
         ),
-        runtime=lambda wildcards, input: scaled(10, 1 / 60, input.size_mb),
+        runtime=lambda wildcards, input: scaled(10, 1 / 60, size_mb(input)),
     params:
         spec=lambda wildcards: PROMPT_SPECS[wildcards.source],
         audiences=lambda wildcards: PROMPT_AUDIENCES[wildcards.source],

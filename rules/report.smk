@@ -16,7 +16,7 @@ REBUILD_COMMAND = " ".join(
 # sample-generation candidates (the merge gives what one pass over all rows gives).
 rule diversity_shard:
     input:
-        "results/dataset/{source}/{shard}.parquet",
+        "results/curated/{source}/{shard}.parquet",
     output:
         counts="results/diversity/{source}/{shard}.counts.parquet",
         sample="results/diversity/{source}/{shard}.sample.parquet",
@@ -153,12 +153,12 @@ rule report_figures:
 
 rule dataset_export:
     input:
-        shards=stage_shards("dataset"),
+        shards=stage_shards("curated"),
         dedup="results/tables/dedup.csv",
         contamination="results/tables/contamination.csv",
         diversity="results/tables/diversity.csv",
     output:
-        export=directory("results/dataset_export"),
+        export=directory("results/dataset"),
         page=report(
             "results/report/dataset.html",
             caption="../report/dataset.rst",

@@ -1,6 +1,6 @@
 rule train_tokenizer:
     input:
-        stage_shards("dataset"),
+        stage_shards("curated"),
     output:
         "results/tokenizer/tokenizer.json",
     log:
@@ -19,7 +19,7 @@ rule train_tokenizer:
 
 rule tokenize:
     input:
-        shards=source_stage_shards("dataset"),
+        shards=source_stage_shards("curated"),
         tokenizer="results/tokenizer/tokenizer.json",
     output:
         tokens=directory("results/tokens/{source}/data"),

@@ -6,6 +6,7 @@ from synthpedia.workflow import (
     generation_fingerprint,
     generation_gpus,
     scaled,
+    size_mb,
     web_input_files,
 )
 
@@ -72,8 +73,8 @@ rule web_embed:
         "../envs/web.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards, input: scaled(2000, 4 / len(WEB_PARTS), input.size_mb),
-        runtime=lambda wildcards, input: scaled(10, 1 / len(WEB_PARTS), input.size_mb),
+        mem_mb=lambda wildcards, input: scaled(2000, 4 / len(WEB_PARTS), size_mb(input)),
+        runtime=lambda wildcards, input: scaled(10, 1 / len(WEB_PARTS), size_mb(input)),
     params:
         spec=lambda wildcards: web_spec(),
         parts=len(WEB_PARTS),
@@ -96,8 +97,8 @@ rule web_cluster:
         "../envs/web.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards, input: scaled(4000, 0.05, input.size_mb, cap=32000),
-        runtime=lambda wildcards, input: scaled(30, 1 / 100, input.size_mb),
+        mem_mb=lambda wildcards, input: scaled(4000, 0.05, size_mb(input), cap=32000),
+        runtime=lambda wildcards, input: scaled(30, 1 / 100, size_mb(input)),
     params:
         spec=lambda wildcards: web_spec(),
         seed=config["seed"],
@@ -197,7 +198,7 @@ rule web_assign:
     conda:
         "../envs/web.yaml"
     resources:
-        mem_mb=lambda wildcards, input: scaled(1000, 4 / len(WEB_PARTS), input.size_mb),
+        mem_mb=lambda wildcards, input: scaled(1000, 4 / len(WEB_PARTS), size_mb(input)),
     params:
         spec=lambda wildcards: web_spec(),
         parts=len(WEB_PARTS),

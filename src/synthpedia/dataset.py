@@ -1,14 +1,14 @@
 """The dataset export: one `datasets` config per source, Cosmopedia's column names, and a dataset card.
 
-`datasets.load_dataset("results/dataset_export", "<source>")` loads it as it
-is, offline (and `load_dataset("results/dataset_export")` every source, config `all`): the card's YAML `configs:` names each source's parquet files. The
+`datasets.load_dataset("results/dataset", "<source>")` loads it as it
+is, offline (and `load_dataset("results/dataset")` every source, config `all`): the card's YAML `configs:` names each source's parquet files. The
 columns are Cosmopedia's where it has one (`text`, `prompt`, `seed_data` = the
 seed source, `format` = the style, `audience`, `text_token_length` = the
 model's completion tokens), then our ids, so any row traces back to its
 request (`request_key`, the ledger key), prompt (`prompt_id`), template and
 seed (`seed_id`).
 
-The export lives beside the dedup stage's `results/dataset/{source}/{shard}.parquet`
+The export lives beside the dedup stage's `results/curated/{source}/{shard}.parquet`
 (the pipeline's own shards, read by tokenisation), not in it: a folder that one
 rule owns shard by shard cannot also be another rule's output.
 """
@@ -55,7 +55,7 @@ def export_frame(rows: pl.DataFrame) -> pl.DataFrame:
 def export_shards(
     shards: Sequence[str], out_dir: str | os.PathLike, seed: int = 0, shown: int = 0
 ) -> tuple[dict[str, int], pl.DataFrame]:
-    """Write the dataset shards results/dataset/<source>/<shard>.parquet as data/<source>/<shard>.parquet
+    """Write the dataset shards results/curated/<source>/<shard>.parquet as data/<source>/<shard>.parquet
     under `out_dir`, one shard in memory at a time.
 
     Returns source -> rows, and the `shown` rows of smallest seeded rank over all
@@ -210,7 +210,7 @@ def dataset_export_job(
 ) -> None:
     """The dataset_export rule: dataset shards + report tables -> `out_dir` with data/ and README.md.
 
-    `shards`: results/dataset/<source>/<shard>.parquet (the folder names the source and config).
+    `shards`: results/curated/<source>/<shard>.parquet (the folder names the source and config).
 
     `out_page`: the report's page of the card and a seeded sample of rows with their provenance.
     `settings`: the config's `report.dataset` (name, licence, source_licences, rows_shown);

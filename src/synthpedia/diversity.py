@@ -1,6 +1,6 @@
 """Diversity of the dataset's text, per source, style and audience: counted per shard, merged exactly.
 
-The rows are the dataset shards (results/dataset/{source}/{shard}.parquet:
+The rows are the dataset shards (results/curated/{source}/{shard}.parquet:
 after decontamination and MinHash dedup), so the figures describe what a user
 of the dataset gets; the embedding near-duplicates are those MinHash missed.
 

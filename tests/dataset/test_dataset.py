@@ -30,7 +30,7 @@ def export(tmp_path_factory):
     paths = []
     for source, shards in KEPT.items():
         for name, n in shards.items():
-            path = root / "results" / "dataset" / source / f"{name}.parquet"
+            path = root / "results" / "curated" / source / f"{name}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             shard(source, n, 10 * int(name)).write_parquet(path)
             paths.append(str(path))
@@ -48,7 +48,7 @@ def export(tmp_path_factory):
                               "tokens_p90": [102.0], "near_duplicate_sample": [5], "near_duplicates": [0],
                               "near_duplicate_rate": [0.0]})
     write_table(diversity, "diversity", HASH, tables / "diversity.csv")
-    out = root / "results" / "dataset_export"
+    out = root / "results" / "dataset"
     dataset_export_job(
         shards=paths, dedup=str(tables / "dedup.csv"), contamination=str(tables / "contamination.csv"),
         diversity=str(tables / "diversity.csv"), out_dir=str(out), out_page=str(root / "dataset.html"),

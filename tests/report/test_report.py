@@ -172,7 +172,7 @@ def test_small_run_export_and_tables(report):
     dedup = pl.read_csv(tables / "dedup.csv")
     assert diversity["documents"].sum() == dedup["kept"].sum()  # the figures cover the dataset's rows
     assert diversity["near_duplicate_rate"].is_between(0, 1).all()
-    export = workdir / "results" / "dataset_export"
+    export = workdir / "results" / "dataset"
     card = (export / "README.md").read_text()
     assert diversity["config_hash"][0] in card and "snakemake --profile profiles/default" in card
     # Every source config loads offline, with the dedup table's kept rows (a source with none is no config).
