@@ -1,5 +1,6 @@
 import json
 import logging
+import math
 import subprocess
 import sys
 import types
@@ -459,14 +460,67 @@ def test_openai_backend_falls_back_to_free_text_when_no_format_is_taken(server, 
     assert [f and f["type"] for f in response_formats(ANSWER_SCHEMA)] == ["json_schema", "json_object", None]
 
 
+# EngineArgs fields the stand-in knows (a few of vLLM's); any other keyword is refused as vLLM's LLM(...) does.
+VLLM_ENGINE_ARGS = {"model", "tokenizer", "tensor_parallel_size", "pipeline_parallel_size", "dtype",
+                    "gpu_memory_utilization", "max_model_len", "enforce_eager", "quantization", "seed",
+                    "trust_remote_code", "max_num_seqs", "max_num_batched_tokens", "enable_prefix_caching",
+                    "enable_chunked_prefill", "kv_cache_dtype", "download_dir", "revision", "tokenizer_mode",
+                    "swap_space", "cpu_offload_gb", "disable_log_stats"}
+VLLM_DERIVED_MODEL_LEN = 2048  # the stand-in model's context, taken when max_model_len is not given
+
+
+class FakeChatTokenizer:
+    """A word-level tokenizer with a ChatML chat template: what `LLM.get_tokenizer()` gives.
+
+    `apply_chat_template(tokenize=True)` returns a mapping holding input_ids, as transformers 5 does.
+    """
+
+    def __init__(self):
+        self.vocab = {}
+
+    def apply_chat_template(self, conversation, tokenize=True, add_generation_prompt=False, **kwargs):
+        words = []
+        for message in conversation:
+            words += ["<|im_start|>", message["role"], *message["content"].split(), "<|im_end|>"]
+        if add_generation_prompt:
+            words += ["<|im_start|>", "assistant"]
+        if not tokenize:
+            return " ".join(words)
+        return {"input_ids": [self.vocab.setdefault(w, len(self.vocab)) for w in words]}
+
+
+def verify_sampling(p):
+    """The checks of vLLM's SamplingParams._verify_args on the parameters this project sends (ValueError,
+    as VLLMValidationError is one)."""
+    if not isinstance(p.n, int) or p.n < 1:
+        raise ValueError(f"n must be at least 1, got {p.n}.")
+    for name in ("presence_penalty", "frequency_penalty"):
+        if not -2.0 <= getattr(p, name) <= 2.0:
+            raise ValueError(f"{name} must be in [-2, 2], got {getattr(p, name)}.")
+    if not math.isfinite(p.repetition_penalty) or p.repetition_penalty <= 0.0:
+        raise ValueError(f"repetition_penalty must be a finite number greater than zero, got {p.repetition_penalty}.")
+    if not math.isfinite(p.temperature) or not 0.0 <= p.temperature <= 2.0:
+        raise ValueError(f"temperature must be in [0, 2], got {p.temperature}.")
+    if not 0.0 < p.top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {p.top_p}.")
+    if not isinstance(p.top_k, int) or p.top_k < -1:
+        raise ValueError(f"top_k must be 0 (disable), or at least 1, got {p.top_k}.")
+    if p.max_tokens is not None and p.max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {p.max_tokens}.")
+
+
 class FakeVllm(types.ModuleType):
-    """A stand-in for the `vllm` module with its interface (LLM, SamplingParams, RequestOutput-like outputs)."""
+    """A stand-in for the `vllm` module with its interface (LLM, SamplingParams, RequestOutput-like outputs)
+    and the checks of vLLM that fail a job: unknown engine arguments (TypeError, as EngineArgs(**kwargs)),
+    out-of-range engine settings and sampling parameters (ValueError), and a prompt with no room left for
+    one completion token, which aborts the whole `chat` batch as vLLM's input check does."""
 
     def __init__(self, ledger):
         super().__init__("vllm")
         fake = self
         self.llm_kwargs = None
         self.calls = []  # (conversations, sampling params, ledger records at call time)
+        self.tokenizer = FakeChatTokenizer()
 
         class StructuredOutputsParams:  # vllm.sampling_params.StructuredOutputsParams (guided decoding)
             def __init__(self, *, json=None, regex=None, choice=None, grammar=None):
@@ -474,25 +528,48 @@ class FakeVllm(types.ModuleType):
 
         class SamplingParams:
             def __init__(self, *, n=1, max_tokens=16, temperature=1.0, top_p=1.0, top_k=0, repetition_penalty=1.0,
-                         seed=None, structured_outputs=None):
+                         presence_penalty=0.0, frequency_penalty=0.0, seed=None, structured_outputs=None):
                 self.n, self.max_tokens, self.temperature, self.top_p = n, max_tokens, temperature, top_p
                 self.top_k, self.repetition_penalty, self.seed = top_k, repetition_penalty, seed
+                self.presence_penalty, self.frequency_penalty = presence_penalty, frequency_penalty
                 self.structured_outputs = structured_outputs
+                verify_sampling(self)
 
         class LLM:
-            def __init__(self, model, *, tensor_parallel_size=1, gpu_memory_utilization=0.9, dtype="auto",
-                         max_model_len=None, **engine_args):
-                fake.llm_kwargs = {"model": model, "tensor_parallel_size": tensor_parallel_size, "dtype": dtype,
-                                   "gpu_memory_utilization": gpu_memory_utilization,
-                                   "max_model_len": max_model_len, **engine_args}
+            def __init__(self, model, **kwargs):
+                unknown = sorted(set(kwargs) - VLLM_ENGINE_ARGS)
+                if unknown:
+                    raise TypeError(f"EngineArgs.__init__() got an unexpected keyword argument '{unknown[0]}'")
+                if not 0 < kwargs.get("gpu_memory_utilization", 0.9) <= 1:
+                    raise ValueError("gpu_memory_utilization must be in (0, 1]")
+                if kwargs.get("tensor_parallel_size", 1) < 1:
+                    raise ValueError("tensor_parallel_size must be at least 1")
+                fake.llm_kwargs = {"model": model, "max_model_len": None, **kwargs}
+                limit = kwargs.get("max_model_len") or VLLM_DERIVED_MODEL_LEN
+                self.llm_engine = types.SimpleNamespace(model_config=types.SimpleNamespace(max_model_len=limit))
+
+            def get_tokenizer(self):
+                return fake.tokenizer
 
             def chat(self, messages, sampling_params=None, use_tqdm=True):
+                limit = self.llm_engine.model_config.max_model_len
+                prompts = [fake.tokenizer.apply_chat_template(c, add_generation_prompt=True)["input_ids"]
+                           for c in messages]
+                for ids in prompts:  # every prompt is checked before any runs: one refusal fails the batch
+                    if len(ids) > limit:
+                        raise ValueError(f"The decoder prompt (length {len(ids)}) is longer than the maximum model "
+                                         f"length of {limit}.")
+                    if len(ids) == limit:
+                        raise ValueError(f"The decoder prompt (length {len(ids)}) plus the number of requested "
+                                         f"output tokens (at least 1) is longer than the maximum model length "
+                                         f"of {limit}.")
                 fake.calls.append((messages, sampling_params, len(ledger.records())))
                 outputs = []
-                for conversation, params in zip(messages, sampling_params):
-                    text = f"Reply to {conversation[-1]['content']} " + "word " * 30
-                    completion = types.SimpleNamespace(text=text, token_ids=list(range(31)), finish_reason="length")
-                    outputs.append(types.SimpleNamespace(prompt_token_ids=[1, 2, 3, 4], outputs=[completion]))
+                for conversation, params, ids in zip(messages, sampling_params, prompts):
+                    n = min(31, params.max_tokens, limit - len(ids))  # the scheduler stops at max_model_len
+                    text = f"Reply to {conversation[-1]['content'][:40]} " + "word " * (n - 1)
+                    completion = types.SimpleNamespace(text=text, token_ids=list(range(n)), finish_reason="length")
+                    outputs.append(types.SimpleNamespace(prompt_token_ids=ids, outputs=[completion]))
                 return outputs
 
         self.LLM, self.SamplingParams = LLM, SamplingParams
@@ -528,7 +605,8 @@ def test_vllm_backend_glue_against_a_stand_in_module(tmp_path, monkeypatch, defa
     assert (params.max_tokens, params.temperature, params.top_p, params.top_k, params.repetition_penalty) == (
         24, 0.6, 0.95, 50, 1.2)
     assert params.seed == int(request_key("prompt number 0", backend.model, SAMPLING, 7)[:8], 16)
-    assert gens.height == 5 and set(gens["completion_tokens"]) == {31} and set(gens["prompt_tokens"]) == {4}
+    # "prompt number 0" in the chat template: <|im_start|> user (3 words) <|im_end|> <|im_start|> assistant
+    assert gens.height == 5 and set(gens["completion_tokens"]) == {24} and set(gens["prompt_tokens"]) == {8}
     assert set(gens["finish_reason"]) == {"length"} and set(gens["backend"]) == {"vllm"}
     assert stats["gpus"] == 2 and stats["gpu_seconds"] == pytest.approx(stats["wall_seconds"] * 2)
 
@@ -543,6 +621,99 @@ def test_vllm_backend_guides_a_schema_request(tmp_path, monkeypatch, default_con
     assert params[0].structured_outputs.json == ANSWER_SCHEMA and params[0].seed == 4
     assert params[1].structured_outputs is None
     assert (held.decoding, free.decoding) == (GUIDED, FREE)
+
+
+def vllm_generation(default_config, **vllm):
+    return {**default_config["generation"], "backend": "vllm", "model": "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+            "sampling": SAMPLING, "vllm": {**default_config["generation"]["vllm"], **vllm}}
+
+
+def test_vllm_backend_records_a_prompt_too_long_for_the_model_and_runs_the_rest(tmp_path, monkeypatch,
+                                                                                default_config):
+    """The chat template adds 5 tokens: 250 words fill 255 of 256 (one left for the answer), 251 fill all 256."""
+    ledger = GenerationLedger(tmp_path / "l.jsonl")
+    fake = FakeVllm(ledger)
+    fake.install(monkeypatch)
+    backend = make_backend(vllm_generation(default_config, batch_size=4, max_model_len=256), gpus=1)
+    texts = {"p001": "word " * 250, "p002": "word " * 251, "p004": "many words " * 400}
+    prompts = prompts_frame(6).with_columns(
+        pl.col("prompt_id").replace_strict(texts, default=pl.col("prompt")).alias("prompt"))
+    # Unchecked, vLLM refuses the whole batch for one prompt.
+    with pytest.raises(ValueError, match="maximum model length of 256"):
+        backend.llm.chat([[{"role": "user", "content": p}] for p in prompts["prompt"]],
+                         sampling_params=[backend.sampling_params(Request("k", "p", 1))] * 6)
+    gens, failed, stats = run(prompts, backend, ledger, min_tokens=0)
+    assert failed["prompt_id"].to_list() == ["p002", "p004"]
+    assert failed["reason"].to_list() == [
+        f"request_error: The decoder prompt (length {n}) plus the number of requested output tokens (at least 1) "
+        f"is longer than the maximum model length of 256." for n in (256, 805)
+    ]
+    assert gens["prompt_id"].to_list() == ["p000", "p001", "p003", "p005"]
+    assert [len(call[0]) for call in fake.calls] == [3, 1]  # batches of 4, less the refused prompt of each
+    # The prompt that fits with one token to spare is answered with that one token.
+    assert gens.filter(pl.col("prompt_id") == "p001")["completion_tokens"].to_list() == [1]
+    assert gens.filter(pl.col("prompt_id") == "p001")["prompt_tokens"].to_list() == [255]
+    assert stats["failed_by_reason"] == {"request_error": 2}
+    # A rerun (the Slurm retry) finds every request in the ledger and sends nothing.
+    again = FakeVllm(ledger)
+    again.install(monkeypatch)
+    run(prompts, make_backend(vllm_generation(default_config, batch_size=4, max_model_len=256), gpus=1), ledger)
+    assert again.calls == [] and again.llm_kwargs is None
+
+
+def test_vllm_backend_takes_the_context_the_engine_derived(tmp_path, monkeypatch, default_config):
+    fake = FakeVllm(GenerationLedger(tmp_path / "l.jsonl"))
+    fake.install(monkeypatch)
+    backend = make_backend(vllm_generation(default_config, max_model_len=None), gpus=1)
+    completions = backend.generate([Request("a", "word " * 2042, 1), Request("b", "word " * 2043, 2)])
+    fits, refused_ = sorted(completions, key=lambda c: c.key)  # a refusal comes before its batch's answers
+    assert fake.llm_kwargs["max_model_len"] is None and backend.model_len == VLLM_DERIVED_MODEL_LEN
+    assert (fits.prompt_tokens, fits.error) == (2047, "")
+    assert refused_.key == "b" and "(length 2048)" in refused_.error
+
+
+def test_vllm_unknown_engine_argument_names_the_config_key(tmp_path, monkeypatch, default_config):
+    FakeVllm(GenerationLedger(tmp_path / "l.jsonl")).install(monkeypatch)
+    backend = make_backend(vllm_generation(default_config, engine_args={"enforce_eager": True, "max_num_seq": 8}))
+    with pytest.raises(InputError, match=r"generation.vllm.engine_args.*'max_num_seq'"):
+        list(backend.generate([Request("k", "write", 1)]))
+
+
+# (sampling key, value at or across a boundary of vLLM's SamplingParams ranges)
+SAMPLING_BOUNDARIES = [
+    ("max_tokens", 0), ("max_tokens", 1),
+    ("temperature", -0.01), ("temperature", 0), ("temperature", 2), ("temperature", 2.01),
+    ("temperature", float("inf")), ("temperature", float("nan")),
+    ("top_p", 0), ("top_p", 1e-6), ("top_p", 1), ("top_p", 1.01), ("top_p", float("nan")),
+    ("top_k", -2), ("top_k", -1), ("top_k", 0), ("top_k", 1), ("top_k", 1.5),
+    ("repetition_penalty", 0), ("repetition_penalty", 1e-6), ("repetition_penalty", 100.0),
+    ("repetition_penalty", float("inf")), ("repetition_penalty", float("nan")),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), SAMPLING_BOUNDARIES)
+def test_sampling_schema_ranges_are_vllms(key, value, tmp_path, monkeypatch, default_config):
+    """A sampling value the config accepts is one vLLM's SamplingParams accepts, and the reverse."""
+    import copy
+
+    from synthpedia.config import validate_config
+
+    fake = FakeVllm(GenerationLedger(tmp_path / "l.jsonl"))
+    fake.install(monkeypatch)
+    try:
+        fake.SamplingParams(**{**SAMPLING, key: value})
+        vllm_takes = True
+    except ValueError:
+        vllm_takes = False
+    config = copy.deepcopy(default_config)
+    config["generation"]["sampling"][key] = value
+    try:
+        validate_config(config, base_dir=Path(__file__).resolve().parents[1])
+        schema_takes = True
+    except InputError as err:
+        assert f"generation.sampling.{key}" in str(err)
+        schema_takes = False
+    assert schema_takes == vllm_takes
 
 
 def test_openai_backend_needs_a_base_url(default_config):

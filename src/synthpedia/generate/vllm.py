@@ -1,12 +1,40 @@
-"""Offline batched generation with vLLM on the job's GPUs."""
+"""Offline batched generation with vLLM on the job's GPUs.
+
+vLLM refuses a prompt whose templated length leaves no room for one completion token (the
+engine's input check: prompt tokens >= max_model_len), and `LLM.chat` then aborts the whole
+batch: the job would fail, and its retry meet the same prompt again. Each prompt is therefore
+measured first, with the engine's own tokenizer and chat template; one that cannot fit is
+recorded as a refused request (a failure row, never sent again) and the rest of its batch runs.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from .backend import FREE, GUIDED, Backend, Completion, GenerationError, Request
+from ..errors import InputError
+from .backend import FREE, GUIDED, Backend, Completion, GenerationError, Request, refused
 from .sampling import RENAMED, sampling_arguments
+
+log = logging.getLogger(__name__)
+
+# The words of vLLM's input check, so that a refusal found here reads like the engine's own.
+TOO_LONG = ("The decoder prompt (length {tokens}) plus the number of requested output tokens (at least 1) "
+            "is longer than the maximum model length of {limit}.")
+
+
+def conversation(req: Request) -> list[dict]:
+    """The chat messages of one request: its prompt as the user's turn."""
+    return [{"role": "user", "content": req.prompt}]
+
+
+def _token_ids(encoded) -> list[int]:
+    """Token ids from apply_chat_template(tokenize=True): a list, or a mapping holding input_ids
+    (transformers 5 returns a BatchEncoding by default)."""
+    if isinstance(encoded, Mapping):
+        encoded = encoded["input_ids"]
+    return list(encoded)
 
 
 class VllmBackend(Backend):
@@ -44,6 +72,7 @@ class VllmBackend(Backend):
         self.engine_args = dict(engine_args)
         self.gpus = self.tensor_parallel_size
         self._llm = None
+        self._limit: int | None = None
 
     @property
     def llm(self):
@@ -52,15 +81,38 @@ class VllmBackend(Backend):
             from vllm import LLM  # imported here: the CPU environment has no vLLM
 
             kwargs = {"max_model_len": self.max_model_len} if self.max_model_len else {}
-            self._llm = LLM(
-                model=self.model_path,
-                tensor_parallel_size=self.tensor_parallel_size,
-                gpu_memory_utilization=self.gpu_memory_utilization,
-                dtype=self.dtype,
-                **kwargs,
-                **self.engine_args,
-            )
+            try:
+                self._llm = LLM(
+                    model=self.model_path,
+                    tensor_parallel_size=self.tensor_parallel_size,
+                    gpu_memory_utilization=self.gpu_memory_utilization,
+                    dtype=self.dtype,
+                    **kwargs,
+                    **self.engine_args,
+                )
+            except TypeError as err:  # EngineArgs takes no such keyword: a config mistake, not a crash
+                raise InputError(f"config key 'generation.vllm.engine_args': {err}") from err
         return self._llm
+
+    @property
+    def model_len(self) -> int:
+        """The engine's max_model_len: the config's, or the one it derived from the model."""
+        if self._limit is None:
+            self._limit = int(self.llm.llm_engine.model_config.max_model_len)
+        return self._limit
+
+    def prompt_tokens(self, req: Request) -> int:
+        """The length of `req`'s prompt as the engine sees it: the engine's tokenizer and chat
+        template, with the assistant's opening (LLM.chat's add_generation_prompt)."""
+        tokenizer = self.llm.get_tokenizer()
+        return len(_token_ids(tokenizer.apply_chat_template(conversation(req), tokenize=True,
+                                                            add_generation_prompt=True)))
+
+    def refusal(self, req: Request) -> str:
+        """Why the engine would refuse `req` ("" when it fits): vLLM takes a prompt only when at
+        least one completion token fits after it (prompt tokens < max_model_len)."""
+        tokens = self.prompt_tokens(req)
+        return TOO_LONG.format(tokens=tokens, limit=self.model_len) if tokens >= self.model_len else ""
 
     def sampling_params(self, req: Request):
         """vLLM's SamplingParams for `req`: one sequence, the config's sampling, the request's seed, and
@@ -77,27 +129,52 @@ class VllmBackend(Backend):
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Completion]:
         for first in range(0, len(requests), self.batch_size):
-            batch = requests[first : first + self.batch_size]
             start = time.perf_counter()
+            batch = []
+            for req in requests[first : first + self.batch_size]:
+                reason = self.refusal(req)
+                if reason:
+                    log.warning("vllm: request %s refused before its batch: %s", req.key, reason)
+                    yield refused(req, reason, time.perf_counter() - start)
+                else:
+                    batch.append(req)
+            if batch:
+                yield from self._chat(batch, start)
+
+    def _chat(self, batch: list[Request], start: float) -> Iterator[Completion]:
+        """One `LLM.chat` call for `batch`; the completions, each with its batch's latency."""
+        try:
             outputs = self.llm.chat(
-                [[{"role": "user", "content": req.prompt}] for req in batch],
+                [conversation(req) for req in batch],
                 sampling_params=[self.sampling_params(req) for req in batch],
                 use_tqdm=False,
             )
-            seconds = time.perf_counter() - start  # each request's latency is its batch's
-            if len(outputs) != len(batch):
-                raise GenerationError(f"vllm: {len(outputs)} outputs for a batch of {len(batch)} requests")
-            for req, out in zip(batch, outputs):
-                best = out.outputs[0]
-                yield Completion(
-                    key=req.key,
-                    completion=best.text,
-                    prompt_tokens=len(out.prompt_token_ids or ()),
-                    completion_tokens=len(best.token_ids),
-                    finish_reason=str(best.finish_reason or "stop"),
-                    seconds=seconds,
-                    decoding=FREE if req.json_schema is None else GUIDED,
-                )
+        except ValueError as err:
+            # The engine's length check disagreed with the measure above (another chat template,
+            # say): find the prompts it refuses, one request at a time, rather than fail the job.
+            if "maximum model length" not in str(err):
+                raise
+            if len(batch) == 1:
+                yield refused(batch[0], str(err), time.perf_counter() - start)
+            else:
+                for req in batch:
+                    yield from self._chat([req], time.perf_counter())
+            return
+        seconds = time.perf_counter() - start  # each request's latency is its batch's
+        if len(outputs) != len(batch):
+            raise GenerationError(f"vllm: {len(outputs)} outputs for a batch of {len(batch)} requests")
+        for req, out in zip(batch, outputs):
+            best = out.outputs[0]
+            yield Completion(
+                key=req.key,
+                completion=best.text,
+                prompt_tokens=len(out.prompt_token_ids or ()),
+                completion_tokens=len(best.token_ids),
+                finish_reason=str(best.finish_reason or "stop"),
+                seconds=seconds,
+                decoding=FREE if req.json_schema is None else GUIDED,
+            )
 
     def close(self) -> None:
         self._llm = None
+        self._limit = None
