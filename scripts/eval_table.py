@@ -9,7 +9,10 @@ from synthpedia.evaluate import eval_table_job  # noqa: E402
 
 p = snakemake.params
 eval_table_job(
-    results=dict(zip(p.runs, snakemake.input, strict=True)),
+    results=dict(zip(p.runs, snakemake.input.results, strict=True)),
     tables=list(snakemake.output),
     config_hash=p.config_hash,
+    removed=list(snakemake.input.removed),
+    groups=p.groups,
+    benchmarks=p.benchmarks,
 )

@@ -5,4 +5,5 @@ log_to(snakemake.log[0])
 
 from synthpedia.benchsets import eval_task_job  # noqa: E402
 
-eval_task_job(spec=snakemake.params.spec, task=snakemake.output[0])
+p = snakemake.params
+eval_task_job(spec=p.spec, task=snakemake.output[0], num_fewshot=p.num_fewshot, seed=p.seed)

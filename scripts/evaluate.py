@@ -11,6 +11,6 @@ from synthpedia.evaluate import evaluate_job  # noqa: E402
 p = snakemake.params
 evaluate_job(
     checkpoint=snakemake.input.checkpoint, tasks=dict(zip(p.tasks, snakemake.input.tasks, strict=True)),
-    results=snakemake.output[0], max_samples=p.max_samples, batch_size=p.batch_size, seed=p.seed,
-    threads=snakemake.threads,
+    results=snakemake.output[0], max_samples=p.max_samples, max_new_tokens=p.max_new_tokens,
+    batch_size=p.batch_size, seed=p.seed, threads=snakemake.threads,
 )

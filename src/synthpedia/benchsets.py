@@ -35,6 +35,27 @@ Formats (`spec["format"]`, one of BENCHMARK_FORMATS):
   "answer": "1"/"2"}`; scored partially at the blank: one context per option
   (the text before the blank, the option filled in), one continuation (the
   rest of the sentence).
+- `triviaqa`: jsonl `{"context": "Question: <question>\nAnswer:", "answer",
+  "aliases": [...]}` (llm-foundry's TriviaQA subset; no ids). Generative, as
+  lighteval's `triviaqa` task asks it: the query `Question: <q>\nAnswer:`, the
+  accepted answers the aliases with those that extend a shorter alias dropped,
+  lower-cased, punctuation removed; exact match (`em`), generation stopped at
+  a newline, "." or ",", 20 new tokens.
+- `gsm8k`: jsonl `{"question", "answer"}`, the answer a worked solution ending
+  in `#### <number>` (the official release's layout; no ids). Generative, as
+  lighteval's `gsm8k` task asks it: `Question: <q>\nAnswer:`, the target the
+  whole solution after one space; scored by lighteval's `extractive_match`
+  (the final number of the generation against the solution's), generation
+  stopped at "Question:", 256 new tokens.
+
+Generative items (`generation` set) keep their accepted answers in `choices`
+(`gold` 0). Few-shot prompts (`write_eval_task`, `num_fewshot` > 0) are laid
+out as lighteval lays out plain-text few-shot prompts: each example's query, a
+space and its target (stripped), examples and the query joined by a blank
+line. The examples come from the benchmark's `fewshot` file (its train split,
+same format) or, without one, from the benchmark's other items; each item's
+examples are drawn with the config seed and the item id, so they do not
+depend on which other items are evaluated.
 
 Item ids come from the file's id field when it has one, else
 `<file stem>:<line number>` (1-based line where the record starts), so they are
@@ -51,6 +72,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
@@ -84,6 +107,24 @@ class BenchmarkItem:
     # Whether each choice continues the query after one space (" Paris"); False for the letter
     # answers lighteval's CommonsenseQA task scores right after "Answer:".
     spaced: bool = True
+    # Generative items: how the answer is generated and scored; `choices` then holds the accepted
+    # answers (lighteval's golds) and `gold` is 0. None: multiple choice by log-likelihood.
+    generation: Generation | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A generative task's settings, as lighteval's task config for it has them."""
+
+    metric: str  # lighteval's metric name: "em" (exact match) or "extractive_match" (final number)
+    stop: tuple[str, ...]  # generation stops at the first of these (the stop sequence is cut off)
+    max_new_tokens: int  # lighteval's generation_size
+
+
+# lighteval 0.13's `triviaqa` and `gsm8k` task configs (checked against them in tests/benchsets).
+TRIVIAQA_GENERATION = Generation(metric="em", stop=("\n", ".", ","), max_new_tokens=20)
+GSM8K_GENERATION = Generation(metric="extractive_match", stop=("Question:",), max_new_tokens=256)
+_NO_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 # --- parsers: record -> item ----------------------------------------------------------------
@@ -271,6 +312,47 @@ def _parse_winogrande(rec: BenchmarkRecord, label) -> BenchmarkItem:
     return replace(item, contexts=tuple(before + option for option in options))
 
 
+def triviaqa_answers(aliases: list[str]) -> list[str]:
+    """The answers lighteval's TriviaQA task accepts: aliases sorted, an alias extending the one kept
+    before it dropped, the rest lower-cased with ASCII punctuation removed."""
+    kept: list[str] = []
+    for alias in sorted(aliases):
+        if not kept or not alias.startswith(kept[-1]):
+            kept.append(alias)
+    return [alias.lower().translate(_NO_PUNCTUATION) for alias in kept]
+
+
+_TRIVIAQA_PREFIX, _TRIVIAQA_SUFFIX = "Question: ", "\nAnswer:"
+
+
+def _parse_triviaqa(rec: BenchmarkRecord, label) -> BenchmarkItem:
+    """llm-foundry's TriviaQA row: the question inside `context`, the accepted answers in `aliases`."""
+    context = rec.value.get("context")
+    if not isinstance(context, str) or not (context.startswith(_TRIVIAQA_PREFIX) and context.endswith(_TRIVIAQA_SUFFIX)):
+        raise rec.error(f"'context' must read 'Question: <question>\\nAnswer:', got {str(context)[:60]!r}")
+    question = context[len(_TRIVIAQA_PREFIX) : -len(_TRIVIAQA_SUFFIX)]
+    if not question.strip():
+        raise rec.error("empty question in 'context'")
+    aliases = rec.value.get("aliases")
+    if not isinstance(aliases, list) or not aliases or not all(isinstance(a, str) and a for a in aliases):
+        raise rec.error("'aliases' must be a non-empty list of non-empty strings")
+    answers = triviaqa_answers(aliases)
+    item = _item(rec, None, question.strip(), f"Question: {question}\nAnswer:", answers, 0)
+    return replace(item, generation=TRIVIAQA_GENERATION)
+
+
+def _parse_gsm8k(rec: BenchmarkRecord, label) -> BenchmarkItem:
+    """GSM8K: the question, and the worked solution ending in "#### <final answer>" as the target."""
+    question = rec.value.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise rec.error(f"field 'question' must be a non-empty string, got {question!r}")
+    answer = rec.value.get("answer")
+    if not isinstance(answer, str) or "####" not in answer:
+        raise rec.error("field 'answer' must be a worked solution ending in '#### <final answer>'")
+    item = _item(rec, None, question.strip(), f"Question: {question}\nAnswer:", [f" {answer}"], 0)
+    return replace(item, generation=GSM8K_GENERATION)
+
+
 @dataclass(frozen=True)
 class _Format:
     """How a format is read: records from a file, an item from a record (and its label, if any)."""
@@ -291,6 +373,8 @@ _FORMATS: dict[str, _Format] = {
     "piqa": _Format(read_jsonl, _parse_piqa, labels_file=True),
     "siqa": _Format(read_jsonl, _parse_siqa, labels_file=True),
     "winogrande": _Format(read_jsonl, _parse_winogrande),
+    "triviaqa": _Format(read_jsonl, _parse_triviaqa),
+    "gsm8k": _Format(read_jsonl, _parse_gsm8k),
 }
 # The one list of benchmark formats (the config schema's `format` enum is checked against it).
 BENCHMARK_FORMATS = tuple(_FORMATS)
@@ -346,31 +430,86 @@ def load_benchmark(spec: dict) -> list[BenchmarkItem]:
     return items[:max_items] if max_items is not None else items
 
 
+def fewshot_spec(name: str, spec: dict) -> dict | None:
+    """The spec of benchmark `name`'s few-shot pool (its `fewshot` file, read as the same format), or None.
+
+    Its name is `<name>.fewshot`, so that errors name the config key of the file.
+    """
+    if not spec.get("fewshot"):
+        return None
+    return {"name": f"{name}.fewshot", "format": spec.get("format"), "path": spec["fewshot"]}
+
+
 def check_benchmark(name: str, spec: dict, max_records: int = 20) -> None:
     """Parse the first `max_records` records of benchmark `name` as its declared format, or fail.
 
-    `spec`: its entry under config key `benchmarks` (format, path, labels). The
-    data file and the labels file (PIQA, SIQA) are read with the same readers and
-    parsers as `load_benchmark`, so a file that does not parse as its format (ARC
-    data declared as `format: hellaswag`) fails at start-up, before any job.
-    Raises InputError: "config key 'benchmarks.<name>': <file> line <n>: <what is
-    wrong> (declared format '<fmt>')".
+    `spec`: its entry under config key `benchmarks` (format, path, labels,
+    fewshot). The data file, the labels file (PIQA, SIQA) and the few-shot file
+    are read with the same readers and parsers as `load_benchmark`, so a file
+    that does not parse as its format (ARC data declared as `format: hellaswag`)
+    fails at start-up, before any job. Raises InputError: "config key
+    'benchmarks.<name>': <file> line <n>: <what is wrong> (declared format '<fmt>')".
     """
     file, fmt, labels = _open_benchmark(name, spec)
     _items(file, fmt, labels, max_records)
+    pool = fewshot_spec(name, spec)
+    if pool is not None:
+        file, fmt, _ = _open_benchmark(pool["name"], pool)
+        _items(file, fmt, None, max_records)
 
 
-def write_eval_task(items: list[BenchmarkItem], path: str | os.PathLike) -> None:
-    """Write items as an evaluation task: jsonl rows {"id", "query", "choices", "gold"}.
+def _target(item: BenchmarkItem) -> str:
+    """What a few-shot example shows after its query: the gold choice, or the first accepted answer."""
+    return item.choices[item.gold]
 
-    `query` is the item's question; each choice is a continuation of it and starts
-    with one space (log-likelihood of `query + choice`). Items scored partially
-    (WinoGrande) also carry ``contexts``, one per choice: choice i is then
-    scored as the continuation of context i instead of `query`. Unlabelled items
-    (gold -1) cannot be evaluated and raise InputError.
+
+def fewshot_query(item: BenchmarkItem, pool: list[BenchmarkItem], num_fewshot: int, seed: int) -> tuple[str, list[str]]:
+    """The query of `item` preceded by `num_fewshot` examples from `pool`, and the examples' ids.
+
+    The examples are drawn without replacement from the pool items other than
+    `item` (by id), with a generator seeded by `seed` and the item's id, in the
+    drawn order. Each example reads its query, one space and its target
+    (stripped); examples and the query are joined by a blank line (lighteval's
+    plain-text few-shot layout). 0 shots: the item's own query.
+    """
+    if num_fewshot == 0:
+        return item.question, []
+    if item.contexts is not None:
+        raise InputError(f"config key 'evaluation.per_task.{item.benchmark}.num_fewshot': "
+                         "partially scored tasks are zero-shot only")
+    candidates = [other for other in pool if other.item_id != item.item_id and 0 <= other.gold < len(other.choices)]
+    if len(candidates) < num_fewshot:
+        raise InputError(f"config key 'evaluation.per_task.{item.benchmark}.num_fewshot': {num_fewshot} examples "
+                         f"asked, the few-shot pool has {len(candidates)} (item {item.item_id})")
+    shots = random.Random(f"{seed}:{item.item_id}").sample(candidates, num_fewshot)
+    parts = [f"{shot.question} {_target(shot).strip()}" for shot in shots]
+    return "\n\n".join([*parts, item.question]), [shot.item_id for shot in shots]
+
+
+def write_eval_task(
+    items: list[BenchmarkItem],
+    path: str | os.PathLike,
+    *,
+    num_fewshot: int = 0,
+    seed: int = 0,
+    pool: list[BenchmarkItem] | None = None,
+) -> None:
+    """Write items as an evaluation task: one jsonl row per item.
+
+    Multiple choice: {"id", "query", "choices", "gold"}. `query` is the item's
+    question; each choice is a continuation of it and starts with one space
+    (log-likelihood of `query + choice`). Items scored partially (WinoGrande)
+    also carry ``contexts``, one per choice: choice i is then scored as the
+    continuation of context i instead of `query`. Generative: {"id", "query",
+    "golds", "metric", "stop", "max_new_tokens"} (see `Generation`). With
+    `num_fewshot` > 0 the query starts with that many examples from `pool`
+    (default: the items themselves; see `fewshot_query`) and the row lists
+    their ids under ``fewshot_ids``. Unlabelled items (gold -1) cannot be
+    evaluated and raise InputError.
     """
     from synthpedia.io import atomic_path  # io imports polars: kept out of the workflow layer's imports
 
+    pool = items if pool is None else pool
     rows = []
     for item in items:
         if not 0 <= item.gold < len(item.choices):
@@ -378,15 +517,31 @@ def write_eval_task(items: list[BenchmarkItem], path: str | os.PathLike) -> None
                 f"config key 'benchmarks.{item.benchmark}': item {item.item_id} has no gold answer; "
                 "use a labelled split for evaluation"
             )
-        choices = [" " + c if item.spaced else c for c in item.choices]
-        row = {"id": item.item_id, "query": item.question, "choices": choices, "gold": item.gold}
+        query, shots = fewshot_query(item, pool, num_fewshot, seed)
+        if item.generation is not None:
+            gen = item.generation
+            row = {"id": item.item_id, "query": query, "golds": list(item.choices), "metric": gen.metric,
+                   "stop": list(gen.stop), "max_new_tokens": gen.max_new_tokens}
+        else:
+            choices = [" " + c if item.spaced else c for c in item.choices]
+            row = {"id": item.item_id, "query": query, "choices": choices, "gold": item.gold}
         if item.contexts is not None:
             row["contexts"] = list(item.contexts)
+        if shots:
+            row["fewshot_ids"] = shots
         rows.append(json.dumps(row, ensure_ascii=False))
     with atomic_path(path) as tmp:
         tmp.write_text("".join(row + "\n" for row in rows), encoding="utf-8")
 
 
-def eval_task_job(*, spec: dict, task: str) -> None:
-    """The eval_task rule: benchmark `spec` (its config entry plus "name") -> the task jsonl `task`."""
-    write_eval_task(load_benchmark(spec), task)
+def eval_task_job(*, spec: dict, task: str, num_fewshot: int = 0, seed: int = 0) -> None:
+    """The eval_task rule: benchmark `spec` (its config entry plus "name") -> the task jsonl `task`.
+
+    `num_fewshot` examples per item (its `evaluation.per_task` setting), drawn
+    with `seed` from the benchmark's `fewshot` file when it has one, else from
+    its own items.
+    """
+    items = load_benchmark(spec)
+    pool_spec = fewshot_spec(spec["name"], spec)
+    pool = load_benchmark(pool_spec) if pool_spec is not None and num_fewshot else None
+    write_eval_task(items, task, num_fewshot=num_fewshot, seed=seed, pool=pool)

@@ -147,10 +147,15 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
     "eval": {
         "run": pl.String,
         "task": pl.String,
+        "num_fewshot": pl.Int64,  # examples before each query (0: zero-shot)
         "metric": pl.String,
         "value": pl.Float64,
         "stderr": pl.Float64,
-        "chance": pl.Float64,
+        "chance": pl.Float64,  # a uniform guess's accuracy; null for generative tasks
+        # The task's benchmark in the decontamination (the table "contamination" over all its groups):
+        # generations removed and distinct benchmark items hit; null when it was not decontaminated against.
+        "samples_removed": pl.Int64,
+        "unique_benchmark_items": pl.Int64,
     },
     "diversity": {
         "source": pl.String,

@@ -30,6 +30,9 @@ BUNDLED = [
     ("piqa", "piqa", "piqa/valid.jsonl", "piqa/valid-labels.lst", 12, 2),
     ("siqa", "siqa", "siqa/dev.jsonl", "siqa/dev-labels.lst", 12, 3),
     ("winogrande", "winogrande", "winogrande/dev.jsonl", None, 12, 2),
+    # generative: the accepted answers stand in the choices, gold 0
+    ("triviaqa", "triviaqa", "triviaqa/triviaqa-sample.jsonl", None, 40, None),
+    ("gsm8k", "gsm8k", "gsm8k/test-sample.jsonl", None, 30, 1),
 ]
 
 
@@ -52,7 +55,7 @@ def test_bundled_sample_loads(name, fmt, path, labels, count, n_choices):
         if n_choices:
             assert len(item.choices) == n_choices
     # the right answer is not always in the same place
-    assert len({item.gold for item in items}) > 1
+    assert len({item.gold for item in items}) > 1 or all(item.generation for item in items)
 
 
 def test_arc_sample_has_numeric_labels_and_odd_choice_counts():
@@ -281,6 +284,8 @@ REAL = [
     ("openbookqa", "openbookqa", "openbookqa/Main_test.jsonl", None, 500),
     ("commonsenseqa", "commonsenseqa", "commonsenseqa/dev_rand_split.jsonl", None, 1221),
     ("mmlu_mc", "mmlu_mc", "mmlu/test", None, 14042),
+    ("triviaqa", "triviaqa", "triviaqa/triviaqa_sm_sub.jsonl", None, 3000),
+    ("gsm8k", "gsm8k", "gsm8k/test.jsonl", None, 1319),
 ]
 
 

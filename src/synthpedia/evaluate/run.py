@@ -5,9 +5,9 @@ Tasks are local jsonl files, one row per item::
     {"id": "arc-e-0001", "query": "Question: ...\\nAnswer:", "choices": [" a", " b"], "gold": 1}
 
 Each file becomes a lighteval *custom* task (``LightevalTaskConfig`` whose
-``hf_repo`` is a local folder holding ``test.jsonl``), scored by comparing the
-log-likelihood of every choice given the query (lighteval's transformers
-backend). Metrics, one value per task:
+``hf_repo`` is a local folder holding ``test.jsonl``). A multiple-choice task is
+scored by comparing the log-likelihood of every choice given the query
+(lighteval's transformers backend). Metrics, one value per task:
 
 - ``acc``: the choice with the highest summed log-probability is the gold one.
 - ``acc_norm``: the same after dividing by the choice's length in characters
@@ -16,6 +16,16 @@ backend). Metrics, one value per task:
   ``LogProbTokenNorm`` divides by the choice's tokens padded with -1 to the
   longest choice (transformers backend), which makes it equal to ``acc``, so
   the padding is dropped first.
+
+A generative task (rows with ``golds``: TriviaQA, GSM8K) is answered by greedy
+generation up to the row's stop sequences and ``max_new_tokens`` (overridable
+per task), and scored by lighteval's own metric object of the row's
+``metric``: ``em`` (``Metrics.exact_match``: stripped generation equal to one
+accepted answer) or ``extractive_match`` (``Metrics.expr_gold_metric``: the
+final number of the generation against the target's). Few-shot examples are
+already in the query (see ``synthpedia.benchsets.write_eval_task``): lighteval
+runs every task with 0 shots of its own, so its sampler (seeded 42 whatever
+the config says) never adds any.
 
 What it takes to run lighteval 0.13 offline and right, all undone on exit of
 :func:`_lighteval_offline` unless said otherwise:
@@ -68,6 +78,7 @@ from synthpedia.evaluate.tasks import (
     _write_task_folders,
     chance_level,
     checkpoint_digest,
+    num_fewshot,
     partial_scores,
 )
 from synthpedia.io import write_json
@@ -88,6 +99,29 @@ def multiple_choice_doc(line: dict, task_name: str):
         gold_index=int(line["gold"]),
         specific={"item_id": line["id"]},
     )
+
+
+def generative_doc(line: dict, task_name: str):
+    """lighteval prompt function: a generative jsonl row -> a Doc whose golds are the row's accepted answers."""
+    from lighteval.tasks.requests import Doc
+
+    # one choice holding every accepted answer, gold index 0: lighteval's TriviaQA layout (Doc.get_golds flattens it)
+    return Doc(
+        task_name=task_name,
+        query=line["query"],
+        choices=[list(line["golds"])],
+        gold_index=0,
+        specific={"item_id": line["id"]},
+    )
+
+
+def _generative_metric(name: str):
+    """lighteval's own metric object for a generative metric name (GENERATIVE_METRICS)."""
+    from lighteval.metrics.metrics import Metrics
+
+    metric = {"em": Metrics.exact_match, "extractive_match": Metrics.expr_gold_metric}[name].value
+    assert metric.metric_name == name  # the names in task files are lighteval's
+    return metric
 
 
 def _metrics() -> list:
@@ -121,27 +155,41 @@ def _metrics() -> list:
     ]
 
 
-def custom_tasks_module(task_dirs: dict[str, Path]) -> ModuleType:
-    """An in-memory lighteval custom-task module: one zero-shot multiple-choice task per local folder."""
+def custom_tasks_module(task_dirs: dict[str, Path], generation: dict[str, dict] | None = None) -> ModuleType:
+    """An in-memory lighteval custom-task module: one zero-shot task per local folder.
+
+    `generation`: {task: {"metric", "stop", "max_new_tokens"}} for the
+    generative tasks; the others are multiple choice.
+    """
     from lighteval.tasks.lighteval_task import LightevalTaskConfig
 
+    generation = generation or {}
     metrics = _metrics()
     module = ModuleType("synthpedia_eval_tasks")
-    module.TASKS_TABLE = [
-        LightevalTaskConfig(
+    configs = []
+    for name, folder in sorted(task_dirs.items()):
+        gen = generation.get(name)
+        kind = {
+            "prompt_function": multiple_choice_doc,
+            "metrics": metrics,
+        } if gen is None else {
+            "prompt_function": generative_doc,
+            "metrics": [_generative_metric(gen["metric"])],
+            "generation_size": gen["max_new_tokens"],
+            "stop_sequence": list(gen["stop"]),
+        }
+        configs.append(LightevalTaskConfig(
             name=name,
-            prompt_function=multiple_choice_doc,
             hf_repo=str(folder),  # a local folder with test.jsonl: datasets' json builder, no hub
             hf_subset="default",
             hf_avail_splits=["test"],
             evaluation_splits=["test"],
             few_shots_split=None,
             few_shots_select=None,
-            metrics=metrics,
             version=0,
-        )
-        for name, folder in sorted(task_dirs.items())
-    ]
+            **kind,
+        ))
+    module.TASKS_TABLE = configs
     return module
 
 
@@ -235,19 +283,24 @@ def evaluate_checkpoint(
     tasks: dict,
     out_json: str,
     *,
-    max_samples: int | None,
+    max_samples: int | None | dict,
     batch_size: int,
     seed: int,
+    max_new_tokens: dict[str, int | None] | None = None,
 ) -> dict:
-    """Evaluate a local HF checkpoint on local multiple-choice tasks with lighteval, offline.
+    """Evaluate a local HF checkpoint on local tasks with lighteval, offline.
 
     In: `checkpoint` folder (config.json, weights, tokenizer), `tasks`
     {name: jsonl path}, at most `max_samples` items per task (drawn with `seed`;
-    None = all), `batch_size` (lighteval's: choices x items per forward pass;
-    items per pass = batch_size / choices rounded to a multiple of 8, at least 1).
-    Out: `out_json` (written atomically) and the same dict: checkpoint digest,
-    lighteval version, and per task its metrics {name: {value, stderr}}, item
-    count, chance level and per-item log-likelihoods and predictions.
+    None = all; a dict gives each task its own), `batch_size` (lighteval's:
+    choices x items per forward pass; items per pass = batch_size / choices
+    rounded to a multiple of 8, at least 1; sequences per generation batch),
+    `max_new_tokens` {task: tokens} overriding a generative task file's own
+    (None or absent: the file's). Out: `out_json` (written atomically) and the
+    same dict: checkpoint digest, lighteval version, and per task its metrics
+    {name: {value, stderr}}, item count, few-shot count, chance level (None for
+    generative tasks) and per-item log-likelihoods and predictions (generated
+    text for generative tasks).
     """
     if not tasks:
         raise InputError("eval: no tasks given")
@@ -259,26 +312,49 @@ def evaluate_checkpoint(
         raise InputError(f"eval: {ckpt} is not a checkpoint folder (no config.json)")
     if batch_size < 1:
         raise InputError(f"eval: batch_size must be >= 1, got {batch_size}")
+    per_task = max_samples if isinstance(max_samples, dict) else dict.fromkeys(tasks, max_samples)
+    if set(per_task) != set(tasks):
+        raise InputError(f"eval: max_samples names {sorted(per_task)}, the tasks are {sorted(tasks)}")
+    for name, tokens in (max_new_tokens or {}).items():
+        if tokens is not None and (not isinstance(tokens, int) or tokens < 1):
+            raise InputError(f"eval: max_new_tokens of task {name} must be an integer >= 1, got {tokens!r}")
     digest = checkpoint_digest(ckpt)
     start = time.perf_counter()
-    results = _run_lighteval(ckpt, tasks, max_samples, batch_size, seed)
+    results = _run_lighteval(ckpt, tasks, per_task, batch_size, seed, max_new_tokens or {})
+    results["max_samples"] = max_samples
     results.update(checkpoint_digest=digest, seconds=time.perf_counter() - start)
     write_json(results, out_json)
     return results
 
 
-def _run_lighteval(ckpt: Path, tasks: dict, max_samples, batch_size: int, seed: int) -> dict:
+def _generation_settings(selected: dict, max_new_tokens: dict) -> dict:
+    """{task: {"metric", "stop", "max_new_tokens"}} of the generative tasks among `selected` {task: rows}."""
+    settings = {}
+    for name, rows in selected.items():
+        if "golds" not in rows[0]:
+            continue
+        kinds = {(r["metric"], tuple(r["stop"]), r["max_new_tokens"]) for r in rows}
+        if len(kinds) != 1:
+            raise InputError(f"eval: task {name}: rows differ in metric, stop or max_new_tokens")
+        metric, stop, tokens = kinds.pop()
+        override = max_new_tokens.get(name)
+        settings[name] = {"metric": metric, "stop": list(stop), "max_new_tokens": override or tokens}
+    return settings
+
+
+def _run_lighteval(ckpt: Path, tasks: dict, max_samples: dict, batch_size: int, seed: int, max_new_tokens: dict) -> dict:
     """The lighteval run proper (see :func:`evaluate_checkpoint`); returns the results dict."""
     with tempfile.TemporaryDirectory(prefix="synthpedia-eval-") as work:
         work = Path(work)
         selected = _write_task_folders(tasks, work / "data", max_samples, seed)
+        generation = _generation_settings(selected, max_new_tokens)
         with _lighteval_offline(work):
             import lighteval
             from lighteval.logging.evaluation_tracker import EvaluationTracker
             from lighteval.models.transformers.transformers_model import TransformersModelConfig
             from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
 
-            module = custom_tasks_module({name: work / "data" / name for name in selected})
+            module = custom_tasks_module({name: work / "data" / name for name in selected}, generation)
             tracker = EvaluationTracker(output_dir=str(work / "out"), save_details=False)
             parameters = PipelineParameters(
                 launcher_type=ParallelismManager.NONE,
@@ -323,6 +399,20 @@ def _run_lighteval(ckpt: Path, tasks: dict, max_samples, batch_size: int, seed: 
         key = f"{name}|0"
         if key not in aggregated:
             raise RuntimeError(f"eval: lighteval returned no results for task {name}")
+        if name in generation:
+            metric = generation[name]["metric"]
+            scores = aggregated[key]
+            results["tasks"][name] = {
+                "n": len(rows), "chance": None, "source": str(tasks[name]), "scoring": "generative",
+                "num_fewshot": num_fewshot(rows), "max_new_tokens": generation[name]["max_new_tokens"],
+                "stop": generation[name]["stop"],
+                "metrics": {metric: {"value": _finite(scores.get(metric)),
+                                     "stderr": _finite(scores.get(f"{metric}_stderr"))}},
+                "items": sorted(({"id": d.doc.specific["item_id"], "prediction": d.model_response.final_text[0],
+                                  metric: float(d.metric[metric])} for d in details.get(key, [])),
+                                key=lambda it: it["id"]),
+            }
+            continue
         if "contexts" in rows[0]:
             logprobs = {}
             for detail in details.get(key, []):
@@ -330,6 +420,7 @@ def _run_lighteval(ckpt: Path, tasks: dict, max_samples, batch_size: int, seed: 
                 logprobs[(item, int(k))] = float(detail.model_response.logprobs[0])
             results["tasks"][name] = {
                 "n": len(rows), "chance": chance_level(rows), "source": str(tasks[name]), "scoring": "partial",
+                "num_fewshot": num_fewshot(rows),
                 **partial_scores(rows, logprobs),
             }
             continue
@@ -338,6 +429,7 @@ def _run_lighteval(ckpt: Path, tasks: dict, max_samples, batch_size: int, seed: 
             "n": len(rows),
             "chance": chance_level(rows),
             "source": str(tasks[name]),
+            "num_fewshot": num_fewshot(rows),
             "metrics": {
                 m: {"value": _finite(scores.get(m)), "stderr": _finite(scores.get(f"{m}_stderr"))} for m in EVAL_METRICS
             },
@@ -373,16 +465,19 @@ def evaluate_job(
     checkpoint: str,
     tasks: dict[str, str],
     results: str,
-    max_samples: int | None,
+    max_samples: int | None | dict,
     batch_size: int,
     seed: int,
     threads: int,
+    max_new_tokens: dict[str, int | None] | None = None,
 ) -> None:
     """The evaluate rule: a checkpoint scored on every task -> its results JSON.
 
     In: the `checkpoint` folder, `tasks` {name: task jsonl}, the `evaluation`
-    settings and the run's `seed`; `threads`, the job's thread budget, caps
-    torch's threads. Out: `results` (see `evaluate_checkpoint`).
+    settings (`max_samples` and `max_new_tokens` per task) and the run's
+    `seed`; `threads`, the job's thread budget, caps torch's threads. Out:
+    `results` (see `evaluate_checkpoint`).
     """
     set_torch_threads(threads)
-    evaluate_checkpoint(checkpoint, tasks, results, max_samples=max_samples, batch_size=batch_size, seed=seed)
+    evaluate_checkpoint(checkpoint, tasks, results, max_samples=max_samples, batch_size=batch_size, seed=seed,
+                        max_new_tokens=max_new_tokens)
