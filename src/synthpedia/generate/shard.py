@@ -22,16 +22,66 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY = 10  # completions between two progress lines in the job's log
 
 
+# Sentence ends: . ! ? (closing quotes or brackets may follow) then whitespace. A period after a
+# title or an initial ("Dr. Lee", "J. Smith") ends no sentence.
+_SENTENCE_END = re.compile(
+    r"(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bMrs)(?<!\bProf)[.!?]+[\"')\]\u201d]*\s+"
+)
+TEXT_START_ONLY = "^"  # an opener written "^Sure" is stripped at the start of the text only
+
+
+def _opener_length(line: str, openers: Sequence[str]) -> int:
+    """Length of the opener that `line` starts with (case-insensitive, whole words); 0 if none."""
+    lowered = line.lower().replace("\u2019", "'")  # a curly apostrophe: "We’re thrilled"
+    for opener in openers:
+        if lowered.startswith(opener.lower().replace("\u2019", "'")):
+            after = line[len(opener) : len(opener) + 1]
+            if not (opener[-1].isalnum() and (after.isalnum() or after == "_")):
+                return len(opener)
+    return 0
+
+
+def _strip_line(line: str, openers: Sequence[str]) -> str:
+    """`line` without its leading stock-opener sentences (its indentation kept); "" if nothing is left."""
+    body = line.lstrip()
+    indent = line[: len(line) - len(body)]
+    while body and (length := _opener_length(body, openers)):
+        end = _SENTENCE_END.search(body, length)
+        body = body[end.end() :] if end else ""
+    return indent + body if body.strip() else ""
+
+
 def strip_stock_openers(text: str, openers: Iterable[str]) -> str:
-    """Remove leading sentences that start with a stock opener ("Hello", "Welcome", ...)."""
-    lowered = tuple(o.lower() for o in openers)
-    text = text.strip()
-    for _ in range(3):
-        if not lowered or not text.lower().startswith(lowered):
-            break
-        end = re.search(r"(?<=[.!?:])\s+|\n", text)
-        text = text[end.end() :].strip() if end else ""
-    return text
+    """`text` without the stock-opener sentences ("Hello there!", "Welcome to ...") that open its lines.
+
+    A line (leading whitespace aside) that starts with an opener, matched case-insensitively as
+    whole words ("Hello" matches "Hello," and "hello there", not "Helium"), loses that sentence: up
+    to the first ".", "!" or "?" followed by a space, or to the end of the line; the rest of the
+    line is checked again and kept. Lines left empty are dropped with the blank line that set them
+    apart; other lines, paragraph breaks and openers met inside a line are kept. An opener written
+    with a leading "^" ("^Sure") counts only at the start of the text (a reply's preamble), since
+    such words often open real sentences inside it ("Of course, heat also ..."). The original
+    stripped its openers at the start of any line; a line that begins with markup ("## Welcome")
+    is a title and stays.
+    """
+    openers = list(openers)
+    anywhere = [o for o in openers if not o.startswith(TEXT_START_ONLY)]
+    at_start = [o[len(TEXT_START_ONLY) :] if o.startswith(TEXT_START_ONLY) else o for o in openers]
+    kept: list[str] = []
+    started = False  # a line with text has been kept
+    after_drop = False  # the last line with text was dropped
+    for line in text.strip().split("\n"):
+        if not line.strip():
+            # A dropped line takes its blank neighbour with it; the text's own blank lines stay.
+            if not (after_drop and (not kept or not kept[-1].strip())):
+                kept.append(line)
+            continue
+        cleaned = _strip_line(line, anywhere if started else at_start)
+        after_drop = not cleaned
+        if cleaned:
+            kept.append(cleaned)
+            started = True
+    return "\n".join(kept).strip()
 
 
 def generate_shard(
