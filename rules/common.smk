@@ -8,6 +8,7 @@ from synthpedia.workflow import (
     config_hash,
     dataset_sources,
     generation_env,
+    imported_sources,
     prompt_sources,
     seed_inputs,
     shard_names,
@@ -26,6 +27,8 @@ SOURCES = dataset_sources(config)
 # Everything with prompts and generations: the dataset's sources plus their steps
 # (Stanford's course outlines, generated before the Stanford unit prompts).
 GEN_SOURCES = prompt_sources(config)
+# Sources whose generation shards are imported (rule import_generations), not generated.
+IMPORTED_SOURCES = imported_sources(config)
 RUNS = sorted(config["train"]["runs"])
 TASKS = config["evaluation"]["tasks"]
 
@@ -36,7 +39,7 @@ def one_of(names):
 
 
 wildcard_constraints:
-    source=one_of(GEN_SOURCES),
+    source=one_of(GEN_SOURCES + IMPORTED_SOURCES),
     shard=r"\d{3}",
     run=one_of(RUNS),
     task=one_of(TASKS),
@@ -57,7 +60,9 @@ def seed_reads(wildcards):
 
 
 def prompt_shards(source):
-    return stage_paths(config, "prompts", [source])
+    # An imported source's prompts come in its generation shards (every prompt column is there).
+    stage = "generations" if source in IMPORTED_SOURCES else "prompts"
+    return stage_paths(config, stage, [source])
 
 
 def stage_shards(stage, suffix=".parquet", sources=SOURCES):

@@ -1,4 +1,10 @@
-from synthpedia.workflow import answer_schema, generation_fingerprint, generation_gpus
+from synthpedia.workflow import (
+    answer_schema,
+    generation_fingerprint,
+    generation_gpus,
+    imported_files,
+    imported_schema,
+)
 
 
 rule generate:
@@ -12,6 +18,9 @@ rule generate:
         "logs/generate/{source}/{shard}.log",
     benchmark:
         "logs/benchmarks/generate/{source}/{shard}.tsv"
+    # Imported sources' generation shards come from rule import_generations.
+    wildcard_constraints:
+        source=one_of(GEN_SOURCES),
     conda:
         GENERATION_ENV
     threads: 2
@@ -51,3 +60,28 @@ rule generation_table:
         config_hash=CONFIG_HASH,
     script:
         "../scripts/generation_table.py"
+
+
+# Generations made elsewhere (a source whose registry record `imports` a published schema, e.g.
+# Cosmopedia's parquet files): each input file becomes one generation shard, read in bounded
+# batches; the stages after generation read it as they read a generated shard.
+rule import_generations:
+    input:
+        lambda wildcards: imported_files(config, wildcards.source)[int(wildcards.shard)],
+    output:
+        "results/generations/{source}/{shard}.parquet",
+    log:
+        "logs/import_generations/{source}/{shard}.log",
+    wildcard_constraints:
+        source=one_of(IMPORTED_SOURCES),
+    conda:
+        "../envs/curate.yaml"
+    # one batch of batch_rows rows in memory at a time
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        schema=lambda wildcards: imported_schema(wildcards.source),
+        spec=lambda wildcards: source_settings(config, wildcards.source),
+    script:
+        "../scripts/import_generations.py"

@@ -20,6 +20,10 @@ seeds and the prompts learn what a source is:
   bad-record policy).
 - `answer_schema` (optional): the JSON schema its generations are held to by
   constrained decoding (Stanford's outlines: sections, then units).
+- `imports` (optional): the published schema of generations made elsewhere that
+  the source reads (`cosmopedia`). Such a source has no seeds, prompts or
+  generation jobs: each of its input files becomes one generation shard, and
+  `module` is the import module (`import_job`), not a seed loader.
 
 Adding a source takes a loader module, its templates and its schema entry.
 This module imports only the standard library and PyYAML.
@@ -54,6 +58,7 @@ class Source:
     shares: tuple[str, ...] = ()  # a step's keys of sources.<section> read beside its inputs
     answer_schema: dict | None = None  # JSON schema its generations are held to, if any
     steps: tuple[str, ...] = ()  # names of the steps this source needs first
+    imports: str | None = None  # the published schema of the generations it imports, if any
 
     @property
     def is_step(self) -> bool:
@@ -88,6 +93,7 @@ def _record(name: str, section: str, raw: dict, subsection: str | None = None) -
             shares=tuple(raw.get("shares", ())),
             answer_schema=raw.get("answer_schema"),
             steps=tuple(raw.get("steps", {})),
+            imports=raw.get("imports"),
         )
     except KeyError as err:
         raise InputError(f"schema: sources.{section} x-source lacks {err}") from None
@@ -161,6 +167,25 @@ def _openstax_books(value, key: str) -> list[str]:
     return files
 
 
+def _parquet_files(value, key: str) -> list[str]:
+    # Paths or glob patterns (a published dataset comes as hundreds of files), expanded and sorted.
+    import glob
+
+    files: list[str] = []
+    for pattern in _as_list(value, key):
+        if glob.has_magic(pattern):
+            found = sorted(p for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            if not found:
+                raise InputError(f"config key '{key}': no file matches {pattern}")
+            files += found
+        else:
+            files.append(pattern)
+    for path in files:
+        if not path.endswith(".parquet"):
+            raise InputError(f"config key '{key}': {path} is not a .parquet file")
+    return files
+
+
 def _web_pages(value, key: str) -> list[str]:
     from .workflow import web_input_files
 
@@ -173,6 +198,7 @@ INPUT_KINDS = {
     "files": _files,
     "openstax_books": _openstax_books,
     "web_pages": _web_pages,
+    "parquet_files": _parquet_files,
 }
 
 

@@ -9,7 +9,9 @@ and the env choice. Jobs set themselves up with `synthpedia.runtime`.
 
 from __future__ import annotations
 
+import json
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -93,8 +95,33 @@ def web_input_files(paths: Iterable[str | os.PathLike], key: str = "sources.web.
 
 
 def prompt_sources(config: dict) -> list[str]:
-    """Names of everything that has prompts and generations: the configured sources and their steps."""
-    return sorted(source.name for source in configured_sources(config, registry()))
+    """Names of everything that has prompts and generations: the configured sources and their steps
+    (not the sources whose generations are imported)."""
+    return sorted(source.name for source in configured_sources(config, registry()) if not source.imports)
+
+
+def imported_sources(config: dict) -> list[str]:
+    """Names of the configured sources whose generation shards are imported (rule import_generations)."""
+    return sorted(name for name in config["sources"] if registry()[name].imports)
+
+
+def imported_schema(name: str) -> str:
+    """The published schema source `name` imports (its registry record's `imports`)."""
+    return registry()[name].imports
+
+
+def imported_files(config: dict, name: str) -> list[str]:
+    """The input files of imported source `name`, in shard order (shard 000 is the first)."""
+    inputs = {key: config["sources"][name][key] for key in registry()[name].inputs}
+    return list(_expand_imported(name, json.dumps(inputs, sort_keys=True), os.getcwd()))
+
+
+@lru_cache(maxsize=64)
+def _expand_imported(name: str, inputs: str, cwd: str) -> tuple[str, ...]:
+    # Globs over hundreds of published files are expanded once per workflow, not once per job
+    # (relative patterns are expanded in `cwd`, the folder Snakemake runs in).
+    found = input_files({"sources": {name: json.loads(inputs)}}, registry()[name])
+    return tuple(path for paths in found.values() for path in paths)
 
 
 def dataset_sources(config: dict) -> list[str]:
@@ -108,7 +135,13 @@ def source_settings(config: dict, name: str) -> dict:
 
 
 def shard_names(config: dict, name: str) -> list[str]:
-    """The prompt/generation shard names of source `name`: 000, 001, ... (count from its config)."""
+    """The prompt/generation shard names of source `name`: 000, 001, ... (count from its config;
+    for an imported source, one per input file)."""
+    if registry()[name].imports:
+        files = imported_files(config, name)
+        if len(files) > 999:
+            raise InputError(f"config key 'sources.{name}.files': {len(files)} files; at most 999 (one shard each)")
+        return [shard_name(i) for i in range(len(files))]
     return [shard_name(i) for i in range(source_settings(config, name)["shards"])]
 
 
