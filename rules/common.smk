@@ -127,3 +127,28 @@ def templates_root(template_paths):
 
 def web_spec():
     return config["sources"]["web"]
+
+
+# Training's mixture: the dataset's sources and the external token sources `train.mixture` names.
+from synthpedia.config import external_mixture, external_parquet_files, mixture_weights
+
+EXTERNAL = external_mixture(config)
+EXTERNAL_PARQUET = {
+    name: external_parquet_files(spec["parquet"], f"train.mixture.{name}.parquet")
+    for name, spec in EXTERNAL.items()
+    if "parquet" in spec
+}
+EXTERNAL_TOKENS = {
+    name: spec["tokens"] for name, spec in EXTERNAL.items() if "tokens" in spec
+}
+MIXTURE = mixture_weights(config, SOURCES)
+
+
+def external_parts(name):
+    """Part names of an external parquet source, one per file: 00000, 00001, ..."""
+    return [f"{i:05d}" for i in range(len(EXTERNAL_PARQUET[name]))]
+
+
+def token_stats(names=None):
+    """results/tokens/<name>/stats.json of each mixture member: it lists the member's token folders."""
+    return [f"results/tokens/{name}/stats.json" for name in (MIXTURE if names is None else names)]

@@ -14,7 +14,8 @@ NANOTRON_RUNS = [
 
 rule train:
     input:
-        tokens=expand("results/tokens/{source}/data", source=SOURCES),
+        # Per mixture member (sources, then external ones): its stats.json, listing its token folders.
+        tokens=token_stats(),
         tokenizer="results/tokenizer/tokenizer.json",
     output:
         checkpoint=directory("results/checkpoints/{run}"),
@@ -39,8 +40,8 @@ rule train:
         runtime=600,
         gpu=lambda wildcards: config["train"]["runs"][wildcards.run]["gpus"],
     params:
-        sources=SOURCES,
-        mixture=config["train"]["mixture"],
+        sources=list(MIXTURE),
+        mixture=MIXTURE,
         run=lambda wildcards: config["train"]["runs"][wildcards.run],
         seed=config["seed"],
         config_hash=CONFIG_HASH,
@@ -52,7 +53,8 @@ rule train:
 
 rule train_nanotron:
     input:
-        tokens=expand("results/tokens/{source}/data", source=SOURCES),
+        # Per mixture member (sources, then external ones): its stats.json, listing its token folders.
+        tokens=token_stats(),
         tokenizer="results/tokenizer/tokenizer.json",
     output:
         checkpoint=directory("results/checkpoints/{run}"),
@@ -80,9 +82,9 @@ rule train_nanotron:
             {
                 "name": wildcards.run,
                 "run": config["train"]["runs"][wildcards.run],
-                "mixture": config["train"]["mixture"],
+                "mixture": MIXTURE,
                 "seed": config["seed"],
-                "token_dirs": dict(zip(SOURCES, input.tokens, strict=True)),
+                "token_dirs": dict(zip(MIXTURE, input.tokens, strict=True)),
                 "tokenizer": input.tokenizer,
                 "work": f"results/train_state/{wildcards.run}",
                 "checkpoint": output.checkpoint,

@@ -10,7 +10,10 @@ if __name__ == "__main__":  # datatrove starts workers with forkserver: guard th
     from synthpedia.tokens import tokenize_job
 
     inp, out, p = snakemake.input, snakemake.output, snakemake.params
+    # rule tokenize: one curated shard of a source; rule tokenize_external: one parquet file of an
+    # external mixture member (text column only).
+    name = snakemake.wildcards.get("external") or snakemake.wildcards.get("source")
     tokenize_job(
-        dataset_paths=list(inp.shards), tokenizer_path=inp.tokenizer, source=snakemake.wildcards.source,
+        dataset_paths=[inp.shard], tokenizer_path=inp.tokenizer, source=name, name=p.name, external=p.external,
         seed=p.seed, workdir=p.workdir, out_dir=out.tokens, stats_path=out.stats,
     )

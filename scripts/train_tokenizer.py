@@ -10,6 +10,7 @@ from synthpedia.tokens import train_tokenizer_job  # noqa: E402
 
 train_tokenizer_job(
     dataset_paths=list(snakemake.input),
-    out_path=snakemake.output[0],
+    out_path=snakemake.output.tokenizer,
     params=snakemake.params.tokenizer,
+    seed=snakemake.params.seed,
 )

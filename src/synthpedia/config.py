@@ -7,7 +7,9 @@ Imports only the standard library, PyYAML and jsonschema (the rule files call it
 from __future__ import annotations
 
 import copy
+import glob
 import os
+import re
 from pathlib import Path
 
 import jsonschema
@@ -15,7 +17,16 @@ import jsonschema
 from .errors import InputError
 from .registry import SCHEMA_PATH, Source, input_files, load_schema, registry_from_schema, source_spec
 
-__all__ = ["SCHEMA_PATH", "configured_sources", "load_schema", "validate_config"]
+__all__ = [
+    "SCHEMA_PATH",
+    "configured_sources",
+    "external_mixture",
+    "external_parquet_files",
+    "load_schema",
+    "mixture_weights",
+    "pretrained_location",
+    "validate_config",
+]
 
 
 def _key_path(parts) -> str:
@@ -57,8 +68,9 @@ def validate_config(config: dict, schema_path: str | os.PathLike = SCHEMA_PATH, 
     Raises InputError naming the first bad key: an unknown key, a wrong type, a
     missing required key, a missing input file, an undefined audience or
     benchmark, a name under `train.mixture` or `decontamination.groups` that is
-    not a source, or a benchmark file that does not parse as
-    its declared format.
+    not a source (or, under `train.mixture`, an external source whose parquet
+    files or token folder is missing), a `tokenizer.pretrained` path that is
+    missing, or a benchmark file that does not parse as its declared format.
     """
     schema = load_schema(schema_path)
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
@@ -74,6 +86,8 @@ def validate_config(config: dict, schema_path: str | os.PathLike = SCHEMA_PATH, 
     _check_source_names(config, known)
     _check_train_runs(config)
     _check_files(config, sources, Path(base_dir))
+    _check_mixture_paths(config, Path(base_dir))
+    _check_tokenizer(config, Path(base_dir))
     _check_benchmark_files(config, Path(base_dir))
     return config
 
@@ -116,7 +130,9 @@ def _check_benchmark_names(config: dict) -> None:
 
 def _check_source_names(config: dict, known: dict[str, Source]) -> None:
     sources = sorted(name for name, source in known.items() if not source.is_step)
-    named = [(f"train.mixture.{name}", name) for name in config["train"]["mixture"]]
+    # External mixture entries ({weight, parquet|tokens}) are not sources: _check_mixture_paths checks them.
+    named = [(f"train.mixture.{name}", name) for name, spec in config["train"]["mixture"].items()
+             if not isinstance(spec, dict)]
     for group, members in config["decontamination"]["groups"].items():
         named += [(f"decontamination.groups.{group}", name) for name in members]
     for key, name in named:
@@ -161,3 +177,89 @@ def _check_benchmark_files(config: dict, base_dir: Path) -> None:
             if key in spec:
                 spec[key] = str(base_dir / spec[key])
         check_benchmark(name, spec)
+
+
+# An external mixture entry's name becomes a folder under results/tokens/ and a wildcard value.
+_MIXTURE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+def external_mixture(config: dict) -> dict[str, dict]:
+    """name -> spec ({weight, parquet} or {weight, tokens}) of the mixture's sources from outside the workflow."""
+    return {name: spec for name, spec in sorted(config["train"]["mixture"].items()) if isinstance(spec, dict)}
+
+
+def mixture_weights(config: dict, sources: list[str]) -> dict[str, float]:
+    """Training weight of every mixture member: the workflow's `sources` (absent: 1.0), then the external ones."""
+    mixture = config["train"]["mixture"]
+    weights = {name: float(mixture.get(name, 1.0)) for name in sources}
+    weights.update({name: float(spec["weight"]) for name, spec in external_mixture(config).items()})
+    return weights
+
+
+def external_parquet_files(pattern: str, key: str, base_dir: str | os.PathLike = ".") -> list[str]:
+    """The parquet files of an external mixture entry, sorted: a folder (searched recursively) or a glob.
+
+    Raises InputError naming config key `key` when nothing matches.
+    """
+    base = Path(base_dir)
+    path = base / pattern
+
+    def named(found) -> str:  # as the config gives it: relative to the workflow folder unless absolute
+        return str(found) if Path(pattern).is_absolute() else str(Path(found).relative_to(base))
+
+    if path.is_dir():
+        files = sorted(named(p) for p in path.rglob("*.parquet") if p.is_file())
+    elif path.is_file():
+        files = [pattern]
+    else:
+        files = sorted(named(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+    if not files:
+        raise InputError(f"config key '{key}': no parquet file found at {pattern}")
+    return files
+
+
+def _check_mixture_paths(config: dict, base_dir: Path) -> None:
+    sources = set(config["sources"])
+    for name, spec in external_mixture(config).items():
+        key = f"train.mixture.{name}"
+        if name in sources:
+            raise InputError(f"config key '{key}': '{name}' is a source of this run: give its weight as a number")
+        if not _MIXTURE_NAME.match(name):
+            raise InputError(f"config key '{key}': an external source's name must be letters, digits, '_' or '-'")
+        if "parquet" in spec:
+            external_parquet_files(spec["parquet"], f"{key}.parquet", base_dir)
+        elif not (base_dir / spec["tokens"]).is_dir():
+            raise InputError(f"config key '{key}.tokens': folder not found: {spec['tokens']}")
+
+
+# A hub id: "name" or "owner/name" (a path on disk is looked for first).
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+
+
+def pretrained_location(pretrained: str, key: str = "tokenizer.pretrained",
+                        base_dir: str | os.PathLike = ".") -> tuple[str, Path | None]:
+    """("local", tokenizer.json path) for a local file or a folder holding one, or ("hub", None) for a hub id.
+
+    A path that does not exist and cannot be a hub id raises InputError naming `key`.
+    """
+    path = Path(base_dir) / pretrained
+    if path.is_file():
+        return "local", path
+    if path.is_dir():
+        found = path / "tokenizer.json"
+        if not found.is_file():
+            raise InputError(f"config key '{key}': folder {pretrained} has no tokenizer.json")
+        return "local", found
+    if pretrained.endswith(".json") or pretrained.startswith((".", "/", "~")) or not _HUB_ID.match(pretrained):
+        raise InputError(f"config key '{key}': file not found: {pretrained}")
+    return "hub", None
+
+
+def _check_tokenizer(config: dict, base_dir: Path) -> None:
+    pretrained = config["tokenizer"].get("pretrained")
+    if not pretrained:
+        return
+    kind, _ = pretrained_location(pretrained, base_dir=base_dir)
+    if kind == "hub" and config["offline"]:
+        raise InputError(f"config key 'tokenizer.pretrained': {pretrained!r} is not a local file or folder, and "
+                         "offline is true (a hub id needs offline: false)")

@@ -14,7 +14,6 @@ from synthpedia.errors import InputError
 from synthpedia.io import stable_hash
 from synthpedia.runtime import set_torch_threads
 from synthpedia.tables import TABLES, write_table
-from synthpedia.tokens import EOS_TOKEN
 from synthpedia.train.data import MixtureSampler
 from synthpedia.train.launch import join_process_group, processes_for, train_with_torchrun
 from synthpedia.train.model import llama_config, load_tokenizer, save_checkpoint
@@ -127,7 +126,7 @@ def _train_loop(params, tokenizer, token_dirs, weights, tokenizer_json, out_dir,
     from transformers import LlamaForCausalLM
 
     vocab_size = len(tokenizer)
-    eos_id = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
+    eos_id = tokenizer.eos_token_id  # the tokens' document separator (model.load_tokenizer)
     group = join_process_group(params["device"])
     device = group.device
     precision = choose_precision(params["precision"], str(device))

@@ -8,20 +8,24 @@ import tempfile
 from pathlib import Path
 
 from synthpedia.io import write_json
-from synthpedia.tokens import EOS_TOKEN
 from synthpedia.tokens import load_tokenizer as load_tokenizer_file
+from synthpedia.tokens import tokenizer_eos
 
 
 def load_tokenizer(tokenizer_json: str):
-    """A transformers fast tokenizer over the trained `tokenizer.json`, with eos/bos/pad = <|endoftext|>."""
+    """A transformers fast tokenizer over the run's `tokenizer.json`, eos/bos/pad = its document separator.
+
+    The separator is <|endoftext|> for the trained BPE, a pretrained tokenizer's own eos otherwise.
+    """
     from transformers import PreTrainedTokenizerFast
 
+    eos = tokenizer_eos(tokenizer_json)
     return PreTrainedTokenizerFast(
         tokenizer_object=load_tokenizer_file(tokenizer_json),  # checks the file and its eos token
-        eos_token=EOS_TOKEN,
-        bos_token=EOS_TOKEN,
-        pad_token=EOS_TOKEN,
-        unk_token=EOS_TOKEN,
+        eos_token=eos,
+        bos_token=eos,
+        pad_token=eos,
+        unk_token=eos,
         model_max_length=None,
     )
 

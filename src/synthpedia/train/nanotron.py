@@ -10,12 +10,12 @@ from pathlib import Path
 
 from synthpedia.errors import InputError
 from synthpedia.io import atomic_path
-from synthpedia.tokens import EOS_TOKEN
+from synthpedia.tokens import tokenizer_eos
 from synthpedia.train.params import check_train_params
 
 
 def _local_tokenizer_ids(tokenizer: str) -> dict:
-    """vocab size and <|endoftext|> id of a local tokenizer.json (file or folder holding one); {} for a hub name."""
+    """vocab size and eos id (tokens.tokenizer_eos) of a local tokenizer.json (file or folder holding one); {} for a hub name."""
     from tokenizers import Tokenizer
 
     path = Path(tokenizer)
@@ -23,7 +23,7 @@ def _local_tokenizer_ids(tokenizer: str) -> dict:
     if not path.is_file():
         return {}
     raw = Tokenizer.from_file(str(path))
-    eos = raw.token_to_id(EOS_TOKEN)
+    eos = raw.token_to_id(tokenizer_eos(path))
     ids = {"vocab_size": raw.get_vocab_size()}
     if eos is not None:
         ids.update(bos_token_id=eos, eos_token_id=eos)

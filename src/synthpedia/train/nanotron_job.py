@@ -7,7 +7,7 @@ The rule runs, in one job on the GPUs it got::
     python -m synthpedia.train.nanotron_job convert '<spec>'   # last checkpoint -> transformers folder + loss table
 
 `<spec>` is one JSON object: run (the run's config section), mixture, seed,
-token_dirs {source: folder}, tokenizer (the tokenizer the tokens were made
+token_dirs {source: folder or its tokens stats.json}, tokenizer (the tokenizer the tokens were made
 with), work (the run's folder for the YAML and nanotron's checkpoints),
 checkpoint (the output folder), loss (the loss table), log (the job's log),
 config_hash, threads and offline.
@@ -41,9 +41,13 @@ def write_config(spec: dict) -> dict:
     if ranks != max(1, run["gpus"]):
         raise InputError(f"config key 'train.runs.{spec.get('name')}': dp x tp x pp = {ranks} processes, but "
                          f"torchrun starts one per GPU of the job ({run['gpus']})")
+    from synthpedia.train.data import expand_token_manifests
+
     weights = {source: float(spec["mixture"].get(source, 1.0)) for source in spec["token_dirs"]}
+    # nanotron reads folders: a source's shard folders each get their share of its weight.
+    token_dirs, weights = expand_token_manifests(spec["token_dirs"], weights)
     data = {
-        "token_dirs": spec["token_dirs"],
+        "token_dirs": token_dirs,
         "weights": weights,
         "tokenizer": spec["tokenizer"],
         "seed": spec["seed"],
