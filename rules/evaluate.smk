@@ -12,25 +12,23 @@ for _name in config["evaluation"]["per_task"]:
         raise InputError(
             f"config key 'evaluation.per_task.{_name}': '{_name}' is not one of evaluation.tasks ({', '.join(TASKS)})"
         )
-
-
-def eval_settings(task):
-    """The evaluation settings of `task`: its per_task entry over the schema's defaults; max_samples
-    falls back to evaluation.max_samples."""
-    settings = {**EVAL_TASK_DEFAULTS, **config["evaluation"]["per_task"].get(task, {})}
-    settings.setdefault("max_samples", config["evaluation"]["max_samples"])
-    return settings
-
-
-def eval_task_inputs(wildcards):
-    """The benchmark's files, its few-shot file included."""
-    spec = config["benchmarks"][wildcards.task]
-    return benchmark_files([wildcards.task]) + ([spec["fewshot"]] if "fewshot" in spec else [])
+# Each task's settings: its per_task entry over the schema's defaults and evaluation.max_samples.
+EVAL_SETTINGS = {
+    task: {
+        **EVAL_TASK_DEFAULTS,
+        "max_samples": config["evaluation"]["max_samples"],
+        **config["evaluation"]["per_task"].get(task, {}),
+    }
+    for task in TASKS
+}
 
 
 rule eval_task:
     input:
-        eval_task_inputs,
+        lambda wildcards: benchmark_files([wildcards.task]),
+        fewshot=lambda wildcards: config["benchmarks"][wildcards.task].get(
+            "fewshot", []
+        ),
     output:
         "results/eval/tasks/{task}.jsonl",
     log:
@@ -40,7 +38,7 @@ rule eval_task:
         "../envs/evaluate.yaml"
     params:
         spec=task_spec,
-        num_fewshot=lambda wildcards: eval_settings(wildcards.task)["num_fewshot"],
+        num_fewshot=lambda wildcards: EVAL_SETTINGS[wildcards.task]["num_fewshot"],
         seed=config["seed"],
     script:
         "../scripts/eval_task.py"
@@ -65,8 +63,8 @@ rule evaluate:
         runtime=240,
     params:
         tasks=TASKS,
-        max_samples={task: eval_settings(task)["max_samples"] for task in TASKS},
-        max_new_tokens={task: eval_settings(task)["max_new_tokens"] for task in TASKS},
+        max_samples={task: EVAL_SETTINGS[task]["max_samples"] for task in TASKS},
+        max_new_tokens={task: EVAL_SETTINGS[task]["max_new_tokens"] for task in TASKS},
         batch_size=config["evaluation"]["batch_size"],
         seed=config["seed"],
     script:

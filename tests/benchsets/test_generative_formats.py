@@ -27,13 +27,6 @@ GSM8K_TEST = SHARED / "gsm8k" / "test.jsonl"
 GSM8K_TRAIN = SHARED / "gsm8k" / "few_shot.jsonl"
 
 
-@pytest.fixture
-def shared_data():
-    if not SHARED.is_dir():
-        pytest.skip("../shared/data is absent")
-    return SHARED
-
-
 def spec(name, fmt, path, **extra):
     return {"name": name, "format": fmt, "path": str(path), **extra}
 
