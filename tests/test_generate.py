@@ -515,12 +515,14 @@ class FakeVllm(types.ModuleType):
     out-of-range engine settings and sampling parameters (ValueError), and a prompt with no room left for
     one completion token, which aborts the whole `chat` batch as vLLM's input check does."""
 
-    def __init__(self, ledger):
+    def __init__(self, ledger, engine_extra_tokens=0):
         super().__init__("vllm")
         fake = self
         self.llm_kwargs = None
         self.calls = []  # (conversations, sampling params, ledger records at call time)
         self.tokenizer = FakeChatTokenizer()
+        # Tokens the engine's own preprocessing adds beyond get_tokenizer()'s chat template (e.g. a BOS).
+        extra = [0] * engine_extra_tokens
 
         class StructuredOutputsParams:  # vllm.sampling_params.StructuredOutputsParams (guided decoding)
             def __init__(self, *, json=None, regex=None, choice=None, grammar=None):
@@ -553,7 +555,7 @@ class FakeVllm(types.ModuleType):
 
             def chat(self, messages, sampling_params=None, use_tqdm=True):
                 limit = self.llm_engine.model_config.max_model_len
-                prompts = [fake.tokenizer.apply_chat_template(c, add_generation_prompt=True)["input_ids"]
+                prompts = [extra + fake.tokenizer.apply_chat_template(c, add_generation_prompt=True)["input_ids"]
                            for c in messages]
                 for ids in prompts:  # every prompt is checked before any runs: one refusal fails the batch
                     if len(ids) > limit:
@@ -659,6 +661,21 @@ def test_vllm_backend_records_a_prompt_too_long_for_the_model_and_runs_the_rest(
     again.install(monkeypatch)
     run(prompts, make_backend(vllm_generation(default_config, batch_size=4, max_model_len=256), gpus=1), ledger)
     assert again.calls == [] and again.llm_kwargs is None
+
+
+def test_vllm_backend_finds_a_prompt_the_engine_refuses_against_its_measure(tmp_path, monkeypatch, default_config):
+    """The engine counts one token more than the tokenizer's template (say, a BOS): a prompt measured at
+    255 of 256 tokens is refused by the engine; its batch is sent again one request at a time."""
+    ledger = GenerationLedger(tmp_path / "l.jsonl")
+    fake = FakeVllm(ledger, engine_extra_tokens=1)
+    fake.install(monkeypatch)
+    backend = make_backend(vllm_generation(default_config, batch_size=4, max_model_len=256), gpus=1)
+    prompts = prompts_frame(3).with_columns(
+        pl.col("prompt_id").replace_strict({"p001": "word " * 250}, default=pl.col("prompt")).alias("prompt"))
+    gens, failed, _ = run(prompts, backend, ledger, min_tokens=0)
+    assert gens["prompt_id"].to_list() == ["p000", "p002"] and failed["prompt_id"].to_list() == ["p001"]
+    assert failed["reason"][0].startswith("request_error: The decoder prompt (length 256) plus")
+    assert [len(call[0]) for call in fake.calls] == [1, 1]  # after the refused batch of 3, one at a time
 
 
 def test_vllm_backend_takes_the_context_the_engine_derived(tmp_path, monkeypatch, default_config):
