@@ -66,7 +66,7 @@ def strip_stock_openers(text: str, openers: Iterable[str]) -> str:
     """
     openers = list(openers)
     anywhere = [o for o in openers if not o.startswith(TEXT_START_ONLY)]
-    at_start = [o[len(TEXT_START_ONLY) :] if o.startswith(TEXT_START_ONLY) else o for o in openers]
+    at_start = [o.removeprefix(TEXT_START_ONLY) for o in openers]
     kept: list[str] = []
     started = False  # a line with text has been kept
     after_drop = False  # the last line with text was dropped
