@@ -151,4 +151,7 @@ def external_parts(name):
 
 def token_stats(names=None):
     """results/tokens/<name>/stats.json of each mixture member: it lists the member's token folders."""
-    return [f"results/tokens/{name}/stats.json" for name in (MIXTURE if names is None else names)]
+    return [
+        f"results/tokens/{name}/stats.json"
+        for name in (MIXTURE if names is None else names)
+    ]

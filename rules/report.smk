@@ -31,6 +31,7 @@ rule diversity_shard:
         seed=config["seed"],
         sample_size=config["report"]["near_duplicate_sample"],
         examples_per_group=config["report"]["samples_per_group"],
+        precision=config["report"]["distinct_ngram_precision"],
     script:
         "../scripts/diversity_shard.py"
 
@@ -63,6 +64,7 @@ rule diversity_table:
     params:
         sample_size=config["report"]["near_duplicate_sample"],
         threshold=config["report"]["near_duplicate_threshold"],
+        precision=config["report"]["distinct_ngram_precision"],
         config_hash=CONFIG_HASH,
     script:
         "../scripts/diversity_table.py"

@@ -11,5 +11,5 @@ p = snakemake.params
 diversity_shard_job(
     rows=snakemake.input[0], out_counts=snakemake.output.counts, out_sample=snakemake.output.sample,
     out_examples=snakemake.output.examples, seed=p.seed, sample_size=p.sample_size,
-    examples_per_group=p.examples_per_group,
+    examples_per_group=p.examples_per_group, precision=p.precision,
 )

@@ -12,5 +12,5 @@ p = snakemake.params
 diversity_table_job(
     counts=list(snakemake.input.counts), samples=list(snakemake.input.samples),
     out_table=snakemake.output.table, out_figure=snakemake.output.figure, sample_size=p.sample_size,
-    threshold=p.threshold, threads=snakemake.threads, config_hash=p.config_hash,
+    threshold=p.threshold, precision=p.precision, threads=snakemake.threads, config_hash=p.config_hash,
 )

@@ -15,6 +15,7 @@ from pathlib import Path
 import jsonschema
 
 from .errors import InputError
+from .pretrained import pretrained_location
 from .registry import SCHEMA_PATH, Source, input_files, load_schema, registry_from_schema, source_spec
 
 __all__ = [
@@ -230,29 +231,6 @@ def _check_mixture_paths(config: dict, base_dir: Path) -> None:
             external_parquet_files(spec["parquet"], f"{key}.parquet", base_dir)
         elif not (base_dir / spec["tokens"]).is_dir():
             raise InputError(f"config key '{key}.tokens': folder not found: {spec['tokens']}")
-
-
-# A hub id: "name" or "owner/name" (a path on disk is looked for first).
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
-
-
-def pretrained_location(pretrained: str, key: str = "tokenizer.pretrained",
-                        base_dir: str | os.PathLike = ".") -> tuple[str, Path | None]:
-    """("local", tokenizer.json path) for a local file or a folder holding one, or ("hub", None) for a hub id.
-
-    A path that does not exist and cannot be a hub id raises InputError naming `key`.
-    """
-    path = Path(base_dir) / pretrained
-    if path.is_file():
-        return "local", path
-    if path.is_dir():
-        found = path / "tokenizer.json"
-        if not found.is_file():
-            raise InputError(f"config key '{key}': folder {pretrained} has no tokenizer.json")
-        return "local", found
-    if pretrained.endswith(".json") or pretrained.startswith((".", "/", "~")) or not _HUB_ID.match(pretrained):
-        raise InputError(f"config key '{key}': file not found: {pretrained}")
-    return "hub", None
 
 
 def _check_tokenizer(config: dict, base_dir: Path) -> None:

@@ -35,9 +35,9 @@ from datatrove.pipeline.tokens import DocumentTokenizer, DocumentTokenizerMerger
 
 from synthpedia import __version__
 from synthpedia.dedup import ScratchDocumentReader
-from synthpedia.config import pretrained_location
 from synthpedia.errors import InputError
 from synthpedia.io import atomic_path, write_json
+from synthpedia.pretrained import pretrained_location
 
 log = logging.getLogger(__name__)
 
@@ -177,12 +177,14 @@ def _read_texts(inputs: list[str], source: str | None, external: bool = False) -
     wanted = ("text",) if external else ("prompt_id", "source", "text")
     for index, path in enumerate(inputs):
         columns = [c for c in wanted if c in pl.read_parquet_schema(path)]
+        if len(columns) < len(wanted):
+            if pl.scan_parquet(path).select(pl.len()).collect().item() == 0:
+                continue  # an empty shard may come without columns
+            missing = sorted(set(wanted) - set(columns))
+            raise InputError(f"tokenize: {'file' if external else 'shard'} {path} lacks column(s) {missing}")
         df = pl.read_parquet(path, columns=columns)  # only what is needed: shards carry long prompts too
         if df.height == 0:
             continue
-        if len(columns) < len(wanted):
-            missing = sorted(set(wanted) - set(columns))
-            raise InputError(f"tokenize: {'file' if external else 'shard'} {path} lacks column(s) {missing}")
         if external:
             df = df.select(
                 pl.format("{}:{}", pl.lit(f"{index:06d}"), pl.int_range(pl.len()).cast(pl.String).str.zfill(12))

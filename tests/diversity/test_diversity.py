@@ -1,6 +1,8 @@
-"""Diversity metrics: per-shard partials merge into exactly the one-pass figures, and planted
-repetition (stock openings, near-copies) is caught."""
+"""Diversity metrics: per-shard partials merge into exactly the one-pass figures, distinct-n
+sketches stay within their stated error, and planted repetition (stock openings, near-copies) is
+caught."""
 
+import math
 import random
 
 import numpy as np
@@ -9,15 +11,21 @@ import pytest
 
 from synthpedia.diversity import (
     GROUP,
+    DistinctHashes,
+    _bit_length,
     diversity_table,
     merge_counts,
     merge_samples,
     near_duplicate_flags,
     near_duplicates,
     shard_partials,
+    sketch_estimate,
+    sketch_registers,
 )
+from synthpedia.errors import InputError
 
 SEED = 42
+PRECISION = 14  # the schema's default
 WORDS = [f"{stem}{i}" for stem in ("river", "lantern", "orchard", "ledger") for i in range(100)]
 
 
@@ -41,9 +49,9 @@ def fake_embed(texts):
     return vectors
 
 
-def figures(shards, sample_size=7, threshold=0.9):
-    parts = [shard_partials(shard, SEED, sample_size) for shard in shards]
-    counts = merge_counts([c for c, _ in parts])
+def figures(shards, sample_size=7, threshold=0.9, precision=PRECISION):
+    parts = [shard_partials(shard, SEED, sample_size, precision) for shard in shards]
+    counts = merge_counts([c for c, _ in parts], precision)
     sample = merge_samples([s for _, s in parts], sample_size)
     return counts, sample, diversity_table(counts, near_duplicates(sample, fake_embed, threshold))
 
@@ -60,6 +68,90 @@ def test_merged_shards_equal_one_pass():
     assert table.filter(pl.col("near_duplicate_sample") != 7).height == 0
     # The shard order does not matter either.
     assert figures(shards[::-1])[2].equals(one_table)
+    # Below 2^p distinct n-grams per group the counts are exact: no sketch anywhere.
+    assert not counts["kind"].str.ends_with("_sketch").any()
+
+
+def hashes(n: int, salt: str = "") -> list[int]:
+    import xxhash
+
+    return [xxhash.xxh3_64_intdigest(f"{salt}{i}".encode()) for i in range(n)]
+
+
+@pytest.mark.parametrize("precision", [6, 8])
+def test_sketched_shards_merge_into_the_one_pass_sketch_bit_for_bit(precision):
+    # 2^6 = 64 distinct n-grams per group and n are kept exactly: here some shards' groups stay
+    # exact, others turn into sketches, and exact sets turn into sketches when merged.
+    rows = corpus(300, random.Random(11))
+    shards = [rows.slice(0, 1), rows.slice(1, 42), rows.slice(43, 200), rows.slice(243, 57)]
+    parts = [shard_partials(shard, SEED, 7, precision)[0] for shard in shards]
+    kinds = pl.concat(parts)["kind"]
+    assert kinds.str.ends_with("_hashes").any() and kinds.str.ends_with("_sketch").any()
+    one_counts, _, one_table = figures([rows], precision=precision)
+    for order in (shards, shards[::-1], [shards[2], shards[0], shards[3], shards[1]]):
+        counts, _, table = figures(order, precision=precision)
+        assert counts.equals(one_counts)  # registers equal byte for byte
+        assert table.equals(one_table)
+    sketches = one_counts.filter(pl.col("kind").str.ends_with("_sketch"))
+    assert sketches.height == 12  # 4 groups x 3 n, each one sketch of 2^p bytes
+    assert all(len(r) == 1 << precision for r in sketches["registers"])
+    # The sketched distinct-n stays near the exact figure (a few standard errors at this precision).
+    exact = figures([rows], precision=PRECISION)[2]
+    error = 1.04 / math.sqrt(1 << precision)
+    for n in (1, 2, 3):
+        ratio = one_table[f"distinct_{n}"] / exact[f"distinct_{n}"]
+        assert ((ratio - 1).abs() < 4 * error).all(), (n, ratio.to_list())
+
+
+def test_register_merge_is_the_sketch_of_the_union():
+    a, b = np.array(hashes(30_000, "a"), dtype=np.uint64), np.array(hashes(50_000, "b"), dtype=np.uint64)
+    both = np.concatenate([a, b, a[:1000]])
+    merged = np.maximum(sketch_registers(a, 12), sketch_registers(b, 12))
+    assert (merged == sketch_registers(both, 12)).all()
+    assert (sketch_registers(b, 12, sketch_registers(a, 12)) == merged).all()
+
+
+@pytest.mark.parametrize("precision, true_count", [(10, 800), (10, 5_000), (10, 100_000), (14, 20_000),
+                                                    (14, 300_000), (14, 1_000_000)])
+def test_estimate_is_within_the_stated_error(precision, true_count):
+    registers = sketch_registers(np.array(hashes(true_count), dtype=np.uint64), precision)
+    error = 1.04 / math.sqrt(1 << precision)  # relative standard error
+    assert abs(sketch_estimate(registers) / true_count - 1) < 3 * error
+    assert sketch_estimate(np.zeros(1 << precision, dtype=np.uint8)) == 0.0
+
+
+def test_estimates_average_out_without_bias():
+    # 40 independent sketches of 4,000 hashes at p = 8 (m = 256, two thirds of the way past the exact
+    # limit's 2^p in a count frame): the mean error shrinks to a fraction of the standard error.
+    estimates = [sketch_estimate(sketch_registers(np.array(hashes(4_000, f"s{i}-"), dtype=np.uint64), 8))
+                 for i in range(40)]
+    relative = np.array(estimates) / 4_000 - 1
+    assert abs(relative.mean()) < 0.03  # 1.04 / 16 / sqrt(40) ~ 0.01
+    assert 0.03 < relative.std() < 0.1  # ~ 1.04 / 16 = 0.065
+
+
+def test_distinct_hashes_stay_bounded():
+    state = DistinctHashes(8)
+    state.add(hashes(256))
+    assert state.exact is not None and state.distinct() == 256  # up to 2^p: exact
+    state.add(hashes(256))  # repeats change nothing
+    assert state.distinct() == 256
+    for start in range(0, 200_000, 10_000):
+        state.add(hashes(10_000, f"{start}-"))
+    assert state.exact is None and state.registers.nbytes == 256 and len(state._buffer) < 1 << 16
+    assert abs(state.distinct() / 200_256 - 1) < 3 * 1.04 / 16
+
+
+def test_bit_length_is_exact_at_the_float_limits():
+    values = [0, 1, 2, 3, 2**52 - 1, 2**53 - 1, 2**53 + 1, 2**63 - 1, 2**63, 2**64 - 1]
+    assert _bit_length(np.array(values, dtype=np.uint64)).tolist() == [v.bit_length() for v in values]
+
+
+def test_a_sketch_of_another_precision_is_refused():
+    rows = corpus(60, random.Random(5))
+    counts = shard_partials(rows, SEED, 7, 6)[0]
+    with pytest.raises(InputError, match="precision 6, report.distinct_ngram_precision is 8"):
+        merge_counts([counts], 8)
 
 
 def test_distinct_n_and_openings_by_hand():

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 
-from synthpedia.config import pretrained_location
+from synthpedia.pretrained import pretrained_location
 from synthpedia.errors import InputError
 from synthpedia.tokens import (
     EOS_TOKEN,
