@@ -188,3 +188,33 @@ def test_eval_table_job_reads_the_removed_shards(tmp_path):
     assert tuple(table.columns) == table_columns("eval")
     assert table.select("task", "metric", "samples_removed", "unique_benchmark_items").rows() == [
         ("triviaqa", "em", 1, 1)]
+
+
+def test_default_run_evaluates_both_generative_tasks_small(default_config):
+    evaluation = default_config["evaluation"]
+    assert {"triviaqa", "gsm8k"} <= set(evaluation["tasks"])
+    # per_task entries get the schema's defaults; max_samples absent falls back to evaluation.max_samples in the rule
+    assert evaluation["per_task"]["triviaqa"] == {"max_samples": 20, "num_fewshot": 0, "max_new_tokens": None}
+    assert evaluation["per_task"]["gsm8k"] == {"num_fewshot": 5, "max_samples": 20, "max_new_tokens": 32}
+    assert default_config["benchmarks"]["gsm8k"]["fewshot"].endswith("train-sample.jsonl")
+    assert {"triviaqa", "gsm8k"} <= set(default_config["decontamination"]["benchmarks"])
+
+
+def test_paper_preset_evaluates_the_papers_tasks():
+    """config/cosmopedia.yaml with the stand-in inputs: the paper's task list, 1000 items, GSM8K 5-shot."""
+    from snakemake.common.configfile import load_configfile
+    from snakemake.utils import update_config
+
+    from synthpedia.config import validate_config
+    from synthpedia.workflow import preset_config
+
+    given = {}
+    for name in ("cosmopedia.yaml", "stand-in-inputs.yaml"):
+        update_config(given, load_configfile(str(ROOT / "config" / name)))
+    config = validate_config(preset_config(given, ROOT / "config.yaml"), base_dir=ROOT)
+    evaluation = config["evaluation"]
+    assert set(evaluation["tasks"]) == {"arc_easy", "arc_challenge", "boolq", "commonsenseqa", "hellaswag", "mmlu",
+                                        "openbookqa", "piqa", "siqa", "winogrande", "triviaqa", "gsm8k"}
+    assert evaluation["max_samples"] == 1000
+    assert evaluation["per_task"] == {"gsm8k": {"num_fewshot": 5, "max_new_tokens": None}}
+    assert config["benchmarks"]["gsm8k"]["format"] == "gsm8k" and "fewshot" in config["benchmarks"]["gsm8k"]
