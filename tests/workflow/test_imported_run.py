@@ -2,17 +2,13 @@
 them, and the DAG holds no seeds, prompts or generation job."""
 
 import json
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 import yaml
-
 from conftest import copy_workflow, jobs_planned, snakemake
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generate_import"))
-from test_imported import cosmopedia_rows, web_documents, write_cosmopedia  # noqa: E402
+from generate_import.test_imported import cosmopedia_rows, web_documents, write_cosmopedia
 
 # A real ARC-Easy item of the bundled sample, planted in one document: decontamination must drop it.
 ARC_ITEM = ("A gardener notices that the tomato plants growing along the shady side of the fence stay small. "
@@ -51,19 +47,27 @@ def workdir(tmp_path_factory, request):
     second = second + [first[0].replace(".", ";", 2)]  # a near-copy of a document of the other file
     write_cosmopedia(copy / "data" / "web_samples_v2" / "train-00000-of-00002.parquet", cosmopedia_rows(first))
     write_cosmopedia(copy / "data" / "web_samples_v2" / "train-00001-of-00002.parquet", cosmopedia_rows(second))
-    (copy / "imported.yaml").write_text(yaml.safe_dump(imported_config(["data/web_samples_v2/train-*.parquet"])))
+    config = imported_config(["data/web_samples_v2/train-*.parquet"])
+    (copy / "imported.yaml").write_text(yaml.safe_dump(config))
+    # The same with a training run evaluated on one benchmark: the whole chain after generation.
+    config["train"] = {"mixture": {"cosmopedia": 1.0},
+                       "runs": {"tiny": {"params": {"steps": 12, "warmup_steps": 2, "seq_len": 128}}}}
+    config["evaluation"] = {"tasks": ["arc_easy"], "max_samples": 12}
+    (copy / "trained.yaml").write_text(yaml.safe_dump(config))
     return copy
 
 
 def test_the_dag_has_no_generation_job(workdir):
     counts = jobs_planned(snakemake("-n", "--configfile", "imported.yaml", "--", *TARGETS, cwd=workdir).stdout)
     assert counts["import_generations"] == 2  # one job per published file
-    assert counts["decontaminate"] == 2 and counts["tokenize"] == 1
+    assert counts["decontaminate"] == 2 and counts["tokenize"] >= 1
     for rule in counts:
         assert rule not in ("seeds", "generate", "prompt_shard", "generation_table") and not rule.startswith("prompts_")
-    # The default target too: every stage after generation, none before it.
-    everything = jobs_planned(snakemake("-n", "--configfile", "imported.yaml", cwd=workdir).stdout)
-    assert "generate" not in everything and "seeds" not in everything and everything["import_generations"] == 2
+    # The default target with a training run: every stage after generation, none before it.
+    everything = jobs_planned(snakemake("-n", "--configfile", "trained.yaml", cwd=workdir).stdout)
+    for rule in ("import_generations", "decontaminate", "dedup", "tokenize", "train", "evaluate", "eval_table"):
+        assert everything.get(rule, 0) >= 1, (rule, everything)
+    assert not {"seeds", "generate", "prompt_shard", "plan"} & set(everything)
 
 
 def test_decontamination_dedup_and_tokens_run_on_the_published_files(workdir):
