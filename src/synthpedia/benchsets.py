@@ -3,11 +3,11 @@
 Every loader returns `BenchmarkItem`s: `text` is the field the original Cosmopedia
 decontamination compared generations against (ARC/OpenBookQA: question stem;
 BoolQ: question; HellaSwag: ctx; MMLU: question; PIQA: goal; SIQA: context +
-question; WinoGrande: sentence); `question`, `choices` and `gold` make the same
-item a zero-shot multiple-choice task: `question` is the query the model reads
-(ending where the answer starts), `choices` the candidate answers, `gold` the
-index of the right one (-1 for an unlabelled split, usable for decontamination
-only).
+question; WinoGrande: sentence; TriviaQA and GSM8K, added here: the question);
+`question`, `choices` and `gold` make the same item a multiple-choice task:
+`question` is the query the model reads (ending where the answer starts),
+`choices` the candidate answers, `gold` the index of the right one (-1 for an
+unlabelled split, usable for decontamination only).
 
 Formats (`spec["format"]`, one of BENCHMARK_FORMATS):
 - `arc` and `openbookqa`: jsonl `{"id", "question": {"stem", "choices": [{"text",
