@@ -44,7 +44,9 @@ class VllmBackend(Backend):
     Requests go to `LLM.chat` `batch_size` at a time (the model's chat template applies); each
     batch's completions are yielded together, so the ledger grows batch by batch. The model is
     loaded from `model_path`, or by the `model` name when that is null: a local folder or a hub
-    id, as the job's environment allows.
+    id, as the job's environment allows. A prompt that leaves no room for a completion token
+    under the engine's max_model_len is yielded as refused before its batch is sent; an engine
+    argument vLLM does not know is an InputError naming `generation.vllm.engine_args`.
     """
 
     name = "vllm"
