@@ -120,7 +120,8 @@ def _generative_metric(name: str):
     from lighteval.metrics.metrics import Metrics
 
     metric = {"em": Metrics.exact_match, "extractive_match": Metrics.expr_gold_metric}[name].value
-    assert metric.metric_name == name  # the names in task files are lighteval's
+    if metric.metric_name != name:  # the names in task files are lighteval's own
+        raise RuntimeError(f"eval: lighteval's metric for {name!r} is now named {metric.metric_name!r}")
     return metric
 
 
