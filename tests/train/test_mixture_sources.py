@@ -190,3 +190,18 @@ def test_the_dag_tokenises_external_parquet_per_file_and_checks_token_folders(tm
     assert counts["check_external_tokens"] == 1 and counts["train_tokenizer"] == 1
     assert counts["tokenize"] == counts["dedup_filter"]  # one job per curated shard
     assert "results/tokens/fineweb/00001" in out and "results/tokens/cosmo/stats.json" in out
+
+
+def test_the_nanotron_yaml_gets_every_shard_folder_at_its_share_of_the_source_weight(kit, tmp_path):
+    from train_kit import COSMO_1B
+
+    from synthpedia.train.nanotron_job import write_config
+
+    params = {**COSMO_1B, "dp": 1, "grad_accum": 1}
+    spec = {"name": "c", "run": {"backend": "nanotron", "gpus": 1, "params": params}, "mixture": {"web": 3.0},
+            "seed": 1, "token_dirs": {"web": kit["manifest"]}, "tokenizer": kit["tokenizer"],
+            "work": str(tmp_path / "work")}
+    write_config(spec)
+    dataset = yaml.safe_load((tmp_path / "work" / "nanotron.yaml").read_text())["data_stages"][0]["data"]["dataset"]
+    assert dataset["dataset_folder"] == [str(f) for f in kit["folders"]]
+    assert sum(dataset["dataset_weights"]) == pytest.approx(3.0) and len(dataset["dataset_weights"]) == 3
