@@ -164,7 +164,7 @@ def _check_files(config: dict, sources: list[Source], base_dir: Path) -> None:
                 if not (base_dir / path).exists():
                     raise InputError(f"config key 'sources.{source.section}.{name}': file not found: {path}")
     for name, bench in sorted(config["benchmarks"].items()):
-        for key in ("path", "labels"):
+        for key in ("path", "labels", "fewshot"):
             if key in bench and not (base_dir / bench[key]).exists():
                 raise InputError(f"config key 'benchmarks.{name}.{key}': file not found: {bench[key]}")
 
@@ -174,7 +174,7 @@ def _check_benchmark_files(config: dict, base_dir: Path) -> None:
 
     for name, bench in sorted(config["benchmarks"].items()):
         spec = dict(bench)
-        for key in ("path", "labels"):
+        for key in ("path", "labels", "fewshot"):
             if key in spec:
                 spec[key] = str(base_dir / spec[key])
         check_benchmark(name, spec)

@@ -100,8 +100,8 @@ def test_preset_is_uncapped_and_has_the_original_settings(monkeypatch):
     assert sources["openhermes"]["styles"] == ["young_children_story", "problem_solving_story", "reddit_post"]
     assert len(sources["ultrachat"]["styles"]) == 5
     assert config["tokenizer"]["vocab_size"] == 32000
-    assert {"arc_easy", "arc_challenge", "boolq", "hellaswag", "mmlu", "openbookqa", "piqa", "siqa",
-            "winogrande"} == set(config["benchmarks"])
+    assert {"arc_easy", "arc_challenge", "boolq", "commonsenseqa", "hellaswag", "mmlu", "openbookqa", "piqa",
+            "siqa", "winogrande", "triviaqa", "gsm8k"} == set(config["benchmarks"])
     gen = config["generation"]
     assert gen["backend"] == "vllm" and gen["model"] == "mistralai/Mixtral-8x7B-Instruct-v0.1"
     assert gen["sampling"] == {"max_tokens": 2500, "temperature": 0.6, "top_p": 0.95, "top_k": 50,
