@@ -1,12 +1,14 @@
 import os
 
-# The command that rebuilds this run, for the dataset card.
+# The command that rebuilds this run, for the dataset card. config.yaml is the Snakefile's own
+# configfile: naming it again changes nothing, so `make run` and plain `snakemake` agree.
 REBUILD_COMMAND = " ".join(
     [
         "snakemake --profile profiles/default",
         *(
             f"--configfile {os.path.relpath(f)}"
             for f in workflow.overwrite_configfiles or []
+            if os.path.relpath(f) != "config.yaml"
         ),
     ]
 )
