@@ -59,10 +59,14 @@ def run_in_workers(
         for _ in range(min(count, len(requests)))
     ]
     selector = selectors.DefaultSelector()
+    # Bytes read from each worker that do not end a line yet. The pipes are read with os.read,
+    # never through a buffered reader: a worker holding several requests may answer two at once,
+    # and a second line left in a reader's buffer would never wake the selector again.
+    unread = {worker.pid: b"" for worker in workers}
     busy = 0
     try:
         for worker in workers:
-            selector.register(worker.stdout, selectors.EVENT_READ, worker)
+            selector.register(worker.stdout.fileno(), selectors.EVENT_READ, worker)
         for _ in range(max(1, in_flight)):  # in turns, so that a short shard is spread over all workers
             for worker in workers:
                 if pending:
@@ -71,17 +75,19 @@ def run_in_workers(
         while busy:
             for ready, _ in selector.select():
                 worker = ready.data
-                line = worker.stdout.readline()  # one line per answered request
-                busy -= 1
-                if not line:
+                chunk = os.read(ready.fd, 1 << 16)
+                if not chunk:
                     raise GenerationError(f"{name} {worker.pid} exited with {worker.wait()}")
-                record = json.loads(line)
-                if "fatal" in record:
-                    raise GenerationError(f"{name} {worker.pid}: {record['fatal']}")
-                if pending:
-                    _send(worker, pending.popleft())
-                    busy += 1
-                yield Completion(**record)
+                *lines, unread[worker.pid] = (unread[worker.pid] + chunk).split(b"\n")
+                for line in lines:  # one line per answered request
+                    busy -= 1
+                    record = json.loads(line)
+                    if "fatal" in record:
+                        raise GenerationError(f"{name} {worker.pid}: {record['fatal']}")
+                    if pending:
+                        _send(worker, pending.popleft())
+                        busy += 1
+                    yield Completion(**record)
     finally:
         selector.close()
         for worker in workers:
