@@ -1,4 +1,3 @@
-from synthpedia.errors import InputError
 from synthpedia.workflow import load_schema
 
 # Defaults of an evaluation.per_task entry, from the schema (the one place they are written).
@@ -7,11 +6,6 @@ EVAL_TASK_DEFAULTS = {
     for key, spec in load_schema()["definitions"]["eval_task"]["properties"].items()
     if "default" in spec
 }
-for _name in config["evaluation"]["per_task"]:
-    if _name not in TASKS:
-        raise InputError(
-            f"config key 'evaluation.per_task.{_name}': '{_name}' is not one of evaluation.tasks ({', '.join(TASKS)})"
-        )
 # Each task's settings: its per_task entry over the schema's defaults and evaluation.max_samples.
 EVAL_SETTINGS = {
     task: {

@@ -127,6 +127,13 @@ def _check_benchmark_names(config: dict) -> None:
         for name in chosen:
             if name not in config["benchmarks"]:
                 raise InputError(f"config key '{key}': benchmark '{name}' is not defined under 'benchmarks'")
+    # Settings of a benchmark left out of evaluation.tasks are unused, not wrong: a config that
+    # narrows the task list keeps the embedded default's per-task settings. A name that is no
+    # benchmark at all is a typo.
+    for name in config["evaluation"]["per_task"]:
+        if name not in config["benchmarks"]:
+            raise InputError(f"config key 'evaluation.per_task.{name}': benchmark '{name}' is not defined under "
+                             f"'benchmarks' ({', '.join(defined)})")
 
 
 def _check_source_names(config: dict, known: dict[str, Source]) -> None:

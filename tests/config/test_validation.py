@@ -73,6 +73,14 @@ def test_undefined_benchmark_is_named(raw_config):
         check(raw_config)
 
 
+def test_per_task_settings_name_a_benchmark_but_may_outlive_a_narrowed_task_list(raw_config):
+    raw_config["evaluation"]["tasks"] = ["arc_easy"]  # the default's gsm8k settings stay, unused
+    assert "gsm8k" in check(copy.deepcopy(raw_config))["evaluation"]["per_task"]
+    raw_config["evaluation"]["per_task"]["gsm8kk"] = {"num_fewshot": 5}
+    with pytest.raises(InputError, match=r"config key 'evaluation\.per_task\.gsm8kk': benchmark 'gsm8kk'"):
+        check(raw_config)
+
+
 def test_openbookqa_format_validates(raw_config):
     raw_config["benchmarks"]["openbookqa"]["format"] = "openbookqa"
     config = check(raw_config)
