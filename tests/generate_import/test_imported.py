@@ -143,6 +143,7 @@ def cosmopedia_config(files) -> dict:
         config = yaml.safe_load(fh)
     config["sources"] = {"cosmopedia": {"files": files}}
     config["benchmarks"] = {}  # the bundled files are not beside this config
+    config["evaluation"]["per_task"] = {}  # settings of benchmarks it no longer has
     config["decontamination"].pop("groups", None)
     return config
 
