@@ -55,7 +55,7 @@ from datatrove.utils.hashing import HashConfig
 from datatrove.utils.word_tokenizers import WordTokenizer
 
 from synthpedia.errors import InputError
-from synthpedia.io import write_parquet
+from synthpedia.io import fresh_folder, write_parquet
 from synthpedia.tables import DEDUP_REMOVED_COLUMNS, TABLES, write_table
 
 log = logging.getLogger(__name__)
@@ -151,14 +151,6 @@ def _run_step(step, *args, **kwargs) -> list:
     return list(out) if out is not None else []
 
 
-def _fresh_folder(path: str | os.PathLike) -> Path:
-    """`path` as an empty folder: whatever a killed earlier attempt left there is removed first."""
-    folder = Path(path)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    return folder
-
 
 def _read_shard(path: str) -> pl.DataFrame:
     """A clean shard, checked: prompt_id (unique), source and text present and not null."""
@@ -199,12 +191,12 @@ def _documents(texts: Iterable[str]):
 def dedup_signatures_job(*, shard: str, settings: dict, out_dir: str) -> None:
     """Stage 1, one clean shard: its MinHash signatures (datatrove) and prompt ids, in `out_dir`.
 
-    Writes out_dir/bucket_XXX/00000.minhash.sig (one sorted file per bucket) and
+    Writes out_dir/bucket_<NNN>/00000.minhash.sig (one sorted file per bucket) and
     out_dir/ids.parquet (source, prompt_id of datatrove's document i, in row i). Memory: one shard.
     """
     settings = minhash_settings(settings)
     order = _signature_order(_read_shard(shard))
-    folder = _fresh_folder(out_dir)
+    folder = fresh_folder(out_dir)
     step = MinhashDedupSignature(output_folder=str(folder), config=_minhash_config(settings),
                                  language=WhitespaceWordTokenizer())
     _run_step(step, _documents(order["text"]), rank=OWN_RANK)
@@ -226,7 +218,7 @@ def dedup_buckets_job(*, signatures: Sequence[str], bucket: int, settings: dict,
     """
     settings = minhash_settings(settings)
     config = _minhash_config(settings)
-    folder = _fresh_folder(out_dir)
+    folder = fresh_folder(out_dir)
     # datatrove numbers the files of a bucket folder in name order: the links make that the shard's rank.
     links = folder / ".signatures"
     for rank, sig_dir in enumerate(signatures):
@@ -260,7 +252,7 @@ def dedup_clusters_job(*, buckets: Sequence[str], signatures: Sequence[str], set
     """
     settings = minhash_settings(settings)
     config = _minhash_config(settings)
-    folder = _fresh_folder(out_dir)
+    folder = fresh_folder(out_dir)
     links, found = folder / ".pairs", folder / ".clusters"
     for bucket_dir in buckets:
         for pairs in sorted(Path(bucket_dir).glob("*.dups")):

@@ -7,6 +7,7 @@ id can reach the hub unless the config says `offline: true`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -57,7 +58,5 @@ def set_torch_threads(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    try:
+    with contextlib.suppress(RuntimeError):  # already set, or parallel work already ran in this process
         torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set, or parallel work already ran in this process
-        pass

@@ -36,7 +36,7 @@ from datatrove.pipeline.tokens import DocumentTokenizer, DocumentTokenizerMerger
 from synthpedia import __version__
 from synthpedia.dedup import ScratchDocumentReader
 from synthpedia.errors import InputError
-from synthpedia.io import atomic_path, write_json
+from synthpedia.io import atomic_path, fresh_folder, write_json
 from synthpedia.pretrained import pretrained_location
 
 log = logging.getLogger(__name__)
@@ -223,14 +223,6 @@ def _read_texts(inputs: list[str], source: str | None, external: bool = False) -
     return frame, source
 
 
-def _fresh_workdir(workdir: str | os.PathLike) -> Path:
-    """`workdir` emptied: scratch a killed earlier attempt left there is removed before this one starts."""
-    folder = Path(workdir)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    return folder
-
 
 def tokenize_shards(
     inputs: list[str],
@@ -279,7 +271,7 @@ def tokenize_shards(
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in out.parent.glob(f".{out.name}.*.tmp"):  # a killed attempt's half-built folder
         shutil.rmtree(stale, ignore_errors=True)
-    run_dir = _fresh_workdir(workdir)
+    run_dir = fresh_folder(workdir)
     staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         (run_dir / "docs").mkdir()
