@@ -7,8 +7,11 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from synthpedia.workflow import (
     config_hash,
     dataset_sources,
+    external_mixture,
+    external_parquet_files,
     generation_env,
     imported_sources,
+    mixture_weights,
     prompt_sources,
     seed_inputs,
     shard_names,
@@ -130,8 +133,6 @@ def web_spec():
 
 
 # Training's mixture: the dataset's sources and the external token sources `train.mixture` names.
-from synthpedia.config import external_mixture, external_parquet_files, mixture_weights
-
 EXTERNAL = external_mixture(config)
 EXTERNAL_PARQUET = {
     name: external_parquet_files(spec["parquet"], f"train.mixture.{name}.parquet")

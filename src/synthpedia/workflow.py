@@ -15,7 +15,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-from .config import configured_sources, load_schema, validate_config  # noqa: F401 (the rule files' entry)
+from .config import (  # noqa: F401 (the rule files' entry)
+    configured_sources,
+    external_mixture,
+    external_parquet_files,
+    load_schema,
+    mixture_weights,
+    validate_config,
+)
 from .errors import InputError
 from .ids import config_hash  # noqa: F401 (re-exported for the rule files)
 from .registry import ROOT, input_files, registry, source_spec
